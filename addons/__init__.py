@@ -1,0 +1,29 @@
+"""mitmproxy addons of palaryn-proxy (installed as palaryn_proxy.addons): one thin stage per file.
+
+`pipeline(runtime)` lists the stages in the order mitmproxy calls them for every hook.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from palaryn_proxy.runtime import Runtime
+
+
+def pipeline(runtime: Runtime) -> list[Any]:
+    """The stages, in order. Each hook runs through this list top to bottom."""
+    from palaryn_proxy.addons.audit import AuditStage
+    from palaryn_proxy.addons.blocklist import BlocklistStage
+    from palaryn_proxy.addons.classify import ClassifyStage
+    from palaryn_proxy.addons.identity import IdentityStage
+    from palaryn_proxy.addons.upstream import UpstreamStage
+
+    audit = AuditStage(runtime)
+    runtime.stages["audit"] = audit
+    return [
+        IdentityStage(runtime),   # who: 407, actor/workspace/task/tags, request id
+        ClassifyStage(runtime),   # llm / mcp / http, provider adapter, tool
+        BlocklistStage(runtime),  # block_domains -> 403
+        UpstreamStage(runtime),   # host overrides, upstream deadline (last request-phase stage)
+        audit,                    # request id header, one audit record per flow, metrics
+    ]

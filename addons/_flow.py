@@ -1,0 +1,93 @@
+"""Helpers every stage shares: the flow's FlowState, refusing a flow, and fail-closed hook guards."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from mitmproxy import http
+
+from palaryn_proxy import refusals
+from palaryn_proxy.runtime import Runtime
+from palaryn_proxy.types import Decision, FlowState, Reason, Verdict
+
+log = logging.getLogger("palaryn")
+STATE_KEY = "palaryn"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def state_of(flow: Any) -> FlowState | None:
+    return flow.metadata.get(STATE_KEY) if flow is not None else None
+
+
+def answered(flow: http.HTTPFlow) -> bool:
+    """True when an earlier stage (or mitmproxy) already answered or ended this flow."""
+    return flow.response is not None or flow.error is not None or not flow.live
+
+
+def refuse(flow: http.HTTPFlow, verdict: Verdict, code: str) -> None:
+    """Answer the flow ourselves (the request never reaches upstream) and record why."""
+    state = state_of(flow)
+    request_id = state.request_id if state else "unknown"
+    if state is not None:
+        state.refuse(verdict)
+    message = verdict.reason.message if verdict.reason else verdict.decision.value
+    style = state.extra.get("error_style") if state else None
+    r = refusals.render(style, verdict.decision, message, code, request_id, verdict.status, verdict.retry_after)
+    flow.response = http.Response.make(r.status, r.body, {**r.headers, **verdict.headers})
+    if state is not None:
+        state.status = r.status
+
+
+def guarded(stage: str) -> Callable[[F], F]:
+    """Wrap a hook so that its own failure blocks the flow (fail closed) unless `fail_open.<stage>` is set.
+
+    mitmproxy logs an exception raised in a hook and then forwards the flow anyway, which would turn every
+    bug in a guard rail into a silent bypass; this is the one place exceptions are caught broadly.
+    """
+
+    def decorate(fn: F) -> F:
+        def on_error(self: Any, args: tuple[Any, ...], exc: BaseException) -> None:
+            runtime: Runtime = self.runtime
+            runtime.metrics.stage_errors.labels(stage).inc()
+            log.error("stage %s failed in %s: %s", stage, fn.__name__, type(exc).__name__,
+                      exc_info=log.isEnabledFor(logging.DEBUG))
+            flow = args[0] if args else None
+            if runtime.config.stage_fails_open(stage) or not isinstance(flow, http.HTTPFlow):
+                state = state_of(flow)
+                if state is not None:
+                    state.note(Reason(stage, "stage_error", f"{stage} stage failed; failing open"))
+                return
+            if flow.response is not None and flow.response.stream:
+                return  # already streaming to the client: nothing safe left to replace
+            verdict = Verdict(Decision.ERROR, Reason(stage, "stage_error", f"the {stage} stage failed"), status=500)
+            refuse(flow, verdict, f"{stage}_failed")
+
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def async_wrapper(self: Any, *args: Any) -> Any:
+                try:
+                    return await fn(self, *args)
+                except Exception as exc:  # noqa: BLE001 - see docstring: fail closed, never open
+                    on_error(self, args, exc)
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(self: Any, *args: Any) -> Any:
+            try:
+                return fn(self, *args)
+            except Exception as exc:  # noqa: BLE001 - see docstring: fail closed, never open
+                on_error(self, args, exc)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def elapsed(state: FlowState) -> float:
+    return time.monotonic() - state.started

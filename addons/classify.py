@@ -1,0 +1,39 @@
+"""Classify stage: llm (provider registry), mcp (JSON-RPC 2.0 body) or http; capability and tool."""
+
+from __future__ import annotations
+
+from mitmproxy import http
+
+from palaryn_proxy.addons._flow import guarded, state_of
+from palaryn_proxy.classify import classify
+from palaryn_proxy.runtime import Runtime
+from palaryn_proxy.types import Kind
+
+ADAPTER = "adapter"
+
+
+class ClassifyStage:
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+
+    @guarded("classify")
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        """LLM-ness depends only on host and path, so it is known before any stage may refuse the flow."""
+        state = state_of(flow)
+        registry = self.runtime.registry
+        if state is None or registry is None:
+            return
+        req = flow.request
+        adapter = registry.resolve(req.pretty_host, req.port, req.path.split("?", 1)[0])
+        if adapter is not None:
+            state.kind, state.tool, state.provider = Kind.LLM, "llm", adapter.id
+            state.extra[ADAPTER] = adapter
+            state.extra["error_style"] = adapter.error_style
+
+    @guarded("classify")
+    def request(self, flow: http.HTTPFlow) -> None:
+        state = state_of(flow)
+        if state is None or state.kind is Kind.LLM:
+            return
+        body = flow.request.get_content(strict=False) if flow.request.raw_content else None
+        state.kind, state.tool = classify(False, body, flow.request.headers.get("content-type", ""))

@@ -1,0 +1,70 @@
+"""Upstream stage: host overrides, a deadline for the upstream's first byte, and upstream failure accounting."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from mitmproxy import ctx, http
+from mitmproxy.proxy import server_hooks
+
+from palaryn_proxy.addons._flow import answered, guarded, state_of
+from palaryn_proxy.runtime import Runtime
+
+log = logging.getLogger("palaryn")
+WATCHDOG = "upstream_watchdog"
+
+
+class UpstreamStage:
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        self._overrides = {k.lower(): v for k, v in runtime.config.resolve_overrides.items()}
+
+    @guarded("upstream")
+    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        """Pin overridden hosts to a fixed address (like curl --resolve); SNI and verification keep the name."""
+        if not self._overrides or data.server.address is None:
+            return
+        host, port = data.server.address
+        target = self._overrides.get(f"{host}:{port}".lower()) or self._overrides.get(str(host).lower())
+        if target is not None:
+            ip, _, tport = target.rpartition(":")
+            data.server.address = (ip.strip("[]"), int(tport))
+            if data.server.sni is None and data.server.tls:
+                data.server.sni = host
+
+    @guarded("upstream")
+    def request(self, flow: http.HTTPFlow) -> None:
+        """Last request-phase stage: the flow now goes upstream; start its deadline."""
+        state = state_of(flow)
+        if answered(flow) or state is None:
+            return
+        timeout = float(self.runtime.config.upstream_timeout)
+        state.extra[WATCHDOG] = asyncio.get_running_loop().call_later(timeout, self._expire, flow, timeout)
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        self._disarm(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._disarm(flow)
+
+    def _disarm(self, flow: http.HTTPFlow) -> None:
+        state = state_of(flow)
+        handle = state.extra.pop(WATCHDOG, None) if state is not None else None
+        if handle is not None:
+            handle.cancel()
+
+    def _expire(self, flow: http.HTTPFlow, timeout: float) -> None:
+        """The upstream stayed silent too long: end its connection so the client gets an answer now."""
+        state = state_of(flow)
+        if state is None or flow.response is not None or flow.error is not None:
+            return
+        state.extra.pop(WATCHDOG, None)
+        state.extra["upstream_timeout"] = timeout
+        proxyserver = ctx.master.addons.get("proxyserver")
+        handler = proxyserver.connections.get(flow.client_conn.id) if proxyserver else None
+        transport = handler.transports.get(flow.server_conn) if handler is not None else None
+        if transport is not None and transport.handler is not None:
+            transport.handler.cancel(f"upstream timeout after {timeout:g}s")
+        else:
+            flow.kill()

@@ -1,0 +1,227 @@
+"""The `palaryn-proxy` command line: run, env, exec, ca, config, audit."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from palaryn_proxy import __version__, agentenv, ca
+from palaryn_proxy.audit import chain_files, read_records, verify
+from palaryn_proxy.config import Config, load_config
+from palaryn_proxy.errors import PalarynError
+from palaryn_proxy.identity import hash_token
+
+_PROXY_FLAGS = ("listen", "mode", "certs_dir", "audit_log", "metrics_listen")
+
+
+def proxy_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The flags every command describing a proxy takes; each overrides the config key of the same name."""
+    decorators = [
+        click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                     help="Config file (default: $PALARYN_CONFIG, else ./palaryn.yaml if present)."),
+        click.option("--listen", help="HOST:PORT of the proxy listener (config: listen)."),
+        click.option("--mode", multiple=True, help="regular | transparent | socks5 | MODE@HOST:PORT (repeatable)."),
+        click.option("--certs-dir", type=click.Path(file_okay=False), help="CA directory (config: certs_dir)."),
+        click.option("--audit-log", type=click.Path(dir_okay=False), help="Audit log file (config: audit_log)."),
+        click.option("--metrics-listen", help="HOST:PORT for /metrics, or 'off' (config: metrics_listen)."),
+    ]
+    for decorate in reversed(decorators):
+        fn = decorate(fn)
+    return fn
+
+
+def _load(kwargs: dict[str, Any]) -> Config:
+    overrides = {k: kwargs.pop(k, None) for k in _PROXY_FLAGS}
+    overrides["mode"] = list(overrides["mode"]) if overrides["mode"] else None
+    try:
+        return load_config(kwargs.pop("config_path", None), overrides)
+    except PalarynError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def config_from_flags(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @proxy_options
+    @functools.wraps(fn)
+    def wrapper(**kwargs: Any) -> Any:
+        config = _load(kwargs)
+        return fn(config, **kwargs)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="palaryn-proxy")
+def main() -> None:
+    """palaryn-proxy: guard rails for AI agents, as an HTTPS proxy."""
+
+
+@main.command()
+@config_from_flags
+@click.option("--quiet", is_flag=True, help="Do not print the banner.")
+def run(config: Config, quiet: bool) -> None:
+    """Start the proxy (Ctrl-C or SIGTERM drains in-flight flows and exits)."""
+    from palaryn_proxy import server  # imports mitmproxy: only when running
+
+    server.configure_logging(config.log_level)
+    sys.exit(asyncio.run(server.serve(config, quiet=quiet)))
+
+
+@main.command()
+@config_from_flags
+@click.option("--actor", help="Actor name to put in the proxy URL.")
+@click.option("--token", envvar="PALARYN_TOKEN", help="Proxy token for the actor (default: $PALARYN_TOKEN).")
+def env(config: Config, actor: str | None, token: str | None) -> None:
+    """Print the shell exports that put an agent behind the proxy: eval "$(palaryn-proxy env)"."""
+    ca.ensure_ca(config.certs_dir)
+    click.echo(agentenv.shell_exports(agentenv.agent_environment(config, actor, token)))
+
+
+@main.command(name="exec", context_settings={"ignore_unknown_options": True})
+@config_from_flags
+@click.option("--actor", help="Actor name to put in the proxy URL.")
+@click.option("--token", envvar="PALARYN_TOKEN", help="Proxy token for the actor (default: $PALARYN_TOKEN).")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(config: Config, actor: str | None, token: str | None, command: tuple[str, ...]) -> None:
+    """Run COMMAND with the agent environment set; exits with its exit code."""
+    ca.ensure_ca(config.certs_dir)
+    child_env = {**os.environ, **agentenv.agent_environment(config, actor, token)}
+    try:
+        completed = subprocess.run(list(command), env=child_env, check=False)
+    except FileNotFoundError:
+        raise click.ClickException(f"command not found: {command[0]}") from None
+    sys.exit(completed.returncode if completed.returncode >= 0 else 128 - completed.returncode)
+
+
+@main.group(name="ca")
+def ca_group() -> None:
+    """The proxy's certificate authority."""
+
+
+@ca_group.command(name="init")
+@config_from_flags
+def ca_init(config: Config) -> None:
+    """Create the CA in the certs directory if it does not exist."""
+    path, created = ca.ensure_ca(config.certs_dir)
+    click.echo(f"{'created' if created else 'exists'}: {path.resolve()}")
+
+
+@ca_group.command(name="path")
+@config_from_flags
+def ca_path(config: Config) -> None:
+    """Print the path of the CA certificate agents must trust."""
+    click.echo(ca.ensure_ca(config.certs_dir)[0].resolve())
+
+
+@ca_group.command(name="export")
+@config_from_flags
+def ca_export(config: Config) -> None:
+    """Print the CA certificate (PEM)."""
+    click.echo(ca.ensure_ca(config.certs_dir)[0].read_text(), nl=False)
+
+
+@main.group(name="config")
+def config_group() -> None:
+    """Configuration files."""
+
+
+@config_group.command(name="check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def config_check(file: str) -> None:
+    """Validate a config file; exits 1 with the key at fault and the fix."""
+    try:
+        load_config(file, environ={})
+    except PalarynError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{file}: OK")
+
+
+@main.command(name="hash-token")
+@click.argument("token", required=False)
+def hash_token_cmd(token: str | None) -> None:
+    """Print the 'sha256:...' form of a proxy token for identity.actors.<name>.tokens (reads stdin if no TOKEN)."""
+    value = token if token is not None else sys.stdin.readline().strip()
+    click.echo(hash_token(value))
+
+
+@main.group(name="audit")
+def audit_group() -> None:
+    """The audit log."""
+
+
+@audit_group.command(name="verify")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def audit_verify(files: tuple[str, ...]) -> None:
+    """Verify the hash chain of FILES (rotated files oldest first, then the current one)."""
+    result = verify(files)
+    if not result.ok:
+        raise click.ClickException(result.message)
+    click.echo(result.message)
+
+
+def _matches(record: dict[str, Any], actor: str | None, decision: str | None) -> bool:
+    return (actor is None or record.get("actor") == actor) and (decision is None or record.get("decision") == decision)
+
+
+def _format(record: dict[str, Any]) -> str:
+    usage = record.get("usage") or {}
+    tokens = f" tokens={usage.get('input_tokens', 0)}/{usage.get('output_tokens', 0)}" if usage else ""
+    cost = f" ${record['cost_usd']}" if record.get("cost_usd") else ""
+    return (f"{record.get('ts')} {record.get('decision', '?'):<17} {record.get('status') or '-':>3} "
+            f"{record.get('actor')}@{record.get('workspace')} {record.get('method')} {record.get('url')}"
+            f"{tokens}{cost}")
+
+
+@audit_group.command(name="tail")
+@proxy_options
+@click.option("-n", "lines", default=20, show_default=True, help="How many records to show first.")
+@click.option("-f", "follow", is_flag=True, help="Keep printing new records.")
+@click.option("--actor", help="Only this actor.")
+@click.option("--decision", help="Only this decision (allow, deny, rate_limited, budget_exceeded, ...).")
+@click.option("--json", "as_json", is_flag=True, help="Print raw JSON records.")
+def audit_tail(lines: int, follow: bool, actor: str | None, decision: str | None, as_json: bool,
+               **kwargs: Any) -> None:
+    """Show the latest audit records of the configured log."""
+    import json
+
+    config = _load(kwargs)
+    path = Path(config.audit_log)
+    records = [r for r in read_records(chain_files(path)) if _matches(r, actor, decision)]
+    for record in records[-lines:] if lines > 0 else []:
+        click.echo(json.dumps(record) if as_json else _format(record))
+    if not follow:
+        return
+    position = path.stat().st_size if path.exists() else 0
+    try:
+        while True:
+            time.sleep(0.5)
+            if not path.exists():
+                continue
+            if path.stat().st_size < position:  # rotated
+                position = 0
+            with path.open("rb") as fh:
+                fh.seek(position)
+                chunk = fh.read()
+            complete, _, _ = chunk.rpartition(b"\n")
+            position += len(complete) + (1 if complete else 0)
+            for line in complete.splitlines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if _matches(record, actor, decision):
+                    click.echo(json.dumps(record) if as_json else _format(record), nl=True)
+    except KeyboardInterrupt:
+        return
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,336 @@
+"""The one place every configuration key is declared, typed, defaulted, documented and validated.
+
+Precedence, lowest first: declared default < YAML file < PALARYN_<KEY> environment variable < CLI flag.
+Sections owned by later pipeline stages (budgets, dlp, policy, ...) are declared here as mappings or lists
+and validated by their stage's own parser, which `load_config` runs too, so `config check` sees every error.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from palaryn_proxy.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "palaryn.yaml"
+
+SENSITIVE_QUERY_KEYS = (
+    "key", "api_key", "apikey", "api-key", "token", "access_token", "refresh_token", "id_token",
+    "secret", "client_secret", "password", "passwd", "pwd", "sig", "signature", "code", "auth",
+    "x-amz-signature", "x-amz-security-token", "x-amz-credential", "x-goog-signature", "sv", "se",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One declared configuration key."""
+
+    name: str
+    type: type | tuple[type, ...]
+    default: Any
+    help: str
+    env: bool = False  # PALARYN_<NAME> overrides the file
+
+
+def _hostport(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("expected HOST:PORT, for example 127.0.0.1:8080")
+    return value
+
+
+KEYS: tuple[Key, ...] = (
+    Key("listen", str, "127.0.0.1:8080", "HOST:PORT of the proxy listener.", env=True),
+    Key("mode", list, ["regular"], "mitmproxy modes: regular, transparent, socks5, or MODE@HOST:PORT.", env=True),
+    Key("certs_dir", str, "./certs", "Where the proxy CA lives (created on first use).", env=True),
+    Key("audit_log", str, "./audit.jsonl", "The JSONL audit log (hash-chained).", env=True),
+    Key("audit_max_bytes", int, 100 * 1024 * 1024, "Rotate the audit log when it grows past this size."),
+    Key("audit_fsync", bool, False, "fsync the audit log after every batch of records (slower, durable)."),
+    Key("metrics_listen", str, "127.0.0.1:9464", "HOST:PORT of /metrics and /healthz; 'off' disables.", env=True),
+    Key("metrics_actor_labels", bool, False, "Add actor/workspace labels to metrics (unbounded cardinality)."),
+    Key("log_level", str, "warning", "Proxy log level: debug, info, warning, error.", env=True),
+    Key("upstream_ca_bundle", (str, type(None)), None, "PEM file of extra CAs trusted for upstreams.", env=True),
+    Key("upstream_verify", bool, True, "Verify upstream TLS certificates (never turn off in production)."),
+    Key("upstream_timeout", (int, float), 300, "Seconds to connect upstream and get the response headers."),
+    Key("resolve_overrides", dict, {}, "Pin hosts to addresses, like curl --resolve: {HOST[:PORT]: IP:PORT}."),
+    Key("drain_timeout", (int, float), 30, "Seconds in-flight flows may take to finish on SIGTERM."),
+    Key("passthrough_hosts", list, [], "Host globs tunnelled without interception (pinned clients)."),
+    Key("block_domains", list, [], "Host globs refused with 403 (a minimal policy before policy packs)."),
+    Key("mask_query_keys", list, list(SENSITIVE_QUERY_KEYS), "Query keys whose values are masked in audit URLs."),
+    Key("fail_open", dict, {}, "Per-stage switch: {stage: true} lets flows through when that stage fails."),
+    Key("identity", dict, {}, "Actors, proxy-auth tokens, client-address map and defaults."),
+    Key("providers", dict, {}, "Extra hosts per LLM adapter: {adapter: {hosts: [HOST[:PORT], ...]}}."),
+    Key("pricing", dict, {}, "Price overrides: {overrides: {model: {input_per_mtok, ...}}}."),
+    Key("force_stream_usage", bool, False, "Add stream_options.include_usage to OpenAI-style streaming requests."),
+    Key("storage", dict, {}, "Budget/rate-limit/approval storage: {url: sqlite:///..., key_prefix, fail_open}."),
+    Key("budgets", list, [], "Spend limits per scope and period."),
+    Key("per_request_max_usd", (int, float, str, type(None)), None, "Refuse any single LLM call above this cost."),
+    Key("rate_limits", list, [], "Request rate limits per scope."),
+    Key("dlp", dict, {}, "Secret/PII/injection scanning."),
+    Key("policy", dict, {}, "Policy packs."),
+    Key("ssrf", dict, {}, "SSRF guard."),
+    Key("anomaly", dict, {}, "Anomaly detection."),
+)
+KEYS_BY_NAME = {k.name: k for k in KEYS}
+STAGES = ("identity", "classify", "blocklist", "upstream", "usage", "budget", "ratelimit", "dlp", "policy", "ssrf", "anomaly", "audit")
+DEFAULT_FAIL_OPEN = {"usage": True, "anomaly": True}
+
+
+@dataclass(frozen=True, slots=True)
+class ActorSpec:
+    name: str
+    workspace: str | None
+    token_hashes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMapEntry:
+    network: str  # an IP or CIDR
+    actor: str
+    workspace: str | None
+    task: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityConfig:
+    default_actor: str = "anonymous"
+    default_workspace: str = "default"
+    require_auth: bool = False
+    actors: tuple[ActorSpec, ...] = ()
+    client_map: tuple[ClientMapEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated configuration; `values` holds every declared key, sections stay plain data."""
+
+    values: dict[str, Any]
+    source: Path | None = None
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def listen_host(self) -> str:
+        return self.values["listen"].rpartition(":")[0].strip("[]")
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.values["listen"].rpartition(":")[2])
+
+    def stage_fails_open(self, stage: str) -> bool:
+        return bool(self.values["fail_open"].get(stage, DEFAULT_FAIL_OPEN.get(stage, False)))
+
+    @property
+    def ca_cert_file(self) -> Path:
+        return Path(self.values["certs_dir"]) / "mitmproxy-ca-cert.pem"
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Map top-level and second-level key paths to 1-based line numbers, for error messages."""
+    lines: dict[str, int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+    if not isinstance(root, yaml.MappingNode):
+        return lines
+    for knode, vnode in root.value:
+        lines[str(knode.value)] = knode.start_mark.line + 1
+        if isinstance(vnode, yaml.MappingNode):
+            for k2, _ in vnode.value:
+                lines[f"{knode.value}.{k2.value}"] = k2.start_mark.line + 1
+    return lines
+
+
+def _type_name(t: type | tuple[type, ...]) -> str:
+    types = t if isinstance(t, tuple) else (t,)
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list",
+             dict: "a mapping", type(None): "null"}
+    return " or ".join(names.get(x, x.__name__) for x in types)
+
+
+def _check_type(key: Key, value: Any, where: str) -> Any:
+    expected = key.type if isinstance(key.type, tuple) else (key.type,)
+    if key.name == "mode" and isinstance(value, str):
+        value = [value]
+    ok = isinstance(value, expected) and not (isinstance(value, bool) and bool not in expected)
+    if not ok:
+        raise ConfigError(f"{where}: `{key.name}` must be {_type_name(key.type)}, got {type(value).__name__} "
+                          f"{value!r:.60}. {key.help}")
+    return value
+
+
+def _env_value(key: Key, raw: str) -> Any:
+    if key.type is list:
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    if key.type is bool:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if raw.strip().lower() in ("", "null", "none") and isinstance(key.type, tuple) and type(None) in key.type:
+        return None
+    return raw
+
+
+def _validate_values(values: dict[str, Any], where: Callable[[str], str]) -> None:
+    for name in ("listen",):
+        try:
+            _hostport(values[name])
+        except ValueError as exc:
+            raise ConfigError(f"{where(name)}: `{name}`: {exc}") from None
+    if values["metrics_listen"] not in ("off", ""):
+        try:
+            _hostport(values["metrics_listen"])
+        except ValueError as exc:
+            raise ConfigError(f"{where('metrics_listen')}: `metrics_listen`: {exc}, or 'off'") from None
+    if values["log_level"].lower() not in ("debug", "info", "warning", "error"):
+        raise ConfigError(f"{where('log_level')}: `log_level` must be one of debug, info, warning, error")
+    for stage in values["fail_open"]:
+        if stage not in STAGES:
+            raise ConfigError(f"{where('fail_open')}: `fail_open.{stage}` is not a stage; stages are "
+                              f"{', '.join(STAGES)}")
+    for name in ("passthrough_hosts", "block_domains", "mask_query_keys", "mode"):
+        for item in values[name]:
+            if not isinstance(item, str) or not item:
+                raise ConfigError(f"{where(name)}: every item of `{name}` must be a non-empty string")
+    if values["upstream_timeout"] <= 0:
+        raise ConfigError(f"{where('upstream_timeout')}: `upstream_timeout` must be a positive number of seconds")
+    for host, target in values["resolve_overrides"].items():
+        try:
+            _hostport(str(target))
+        except ValueError:
+            raise ConfigError(f"{where('resolve_overrides')}: `resolve_overrides.{host}` must be IP:PORT, "
+                              f"got {target!r}") from None
+
+
+def parse_identity(raw: Mapping[str, Any]) -> IdentityConfig:
+    """Validate the `identity` section."""
+    known = {"default_actor", "default_workspace", "require_auth", "actors", "client_map"}
+    for k in raw:
+        if k not in known:
+            raise ConfigError(f"`identity.{k}` is not a known key; known keys: {', '.join(sorted(known))}")
+    actors = []
+    for name, spec in (raw.get("actors") or {}).items():
+        spec = spec or {}
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"`identity.actors.{name}` must be a mapping with `workspace` and `tokens`")
+        unknown = set(spec) - {"workspace", "tokens"}
+        if unknown:
+            raise ConfigError(f"`identity.actors.{name}.{sorted(unknown)[0]}` is not a known key "
+                              "(use `workspace` and `tokens`)")
+        hashes = tuple(spec.get("tokens") or ())
+        for h in hashes:
+            if not (isinstance(h, str) and h.startswith("sha256:") and len(h) == 71):
+                raise ConfigError(f"`identity.actors.{name}.tokens` must hold 'sha256:<64 hex>' hashes; "
+                                  "make one with `palaryn-proxy hash-token`")
+        actors.append(ActorSpec(str(name), spec.get("workspace"), tuple(h.lower() for h in hashes)))
+    client_map = []
+    for net, spec in (raw.get("client_map") or {}).items():
+        if isinstance(spec, str):
+            spec = {"actor": spec}
+        if not isinstance(spec, Mapping) or "actor" not in spec:
+            raise ConfigError(f"`identity.client_map.{net}` must name an `actor` (and optionally `workspace`)")
+        try:
+            ipaddress.ip_network(str(net), strict=False)
+        except ValueError:
+            raise ConfigError(f"`identity.client_map.{net}`: keys must be IP addresses or CIDRs") from None
+        client_map.append(ClientMapEntry(str(net), str(spec["actor"]), spec.get("workspace"), spec.get("task")))
+    require = raw.get("require_auth", False)
+    if not isinstance(require, bool):
+        raise ConfigError("`identity.require_auth` must be true or false")
+    if require and not actors:
+        raise ConfigError("`identity.require_auth` is true but `identity.actors` lists no actor with tokens")
+    return IdentityConfig(
+        default_actor=str(raw.get("default_actor", "anonymous")),
+        default_workspace=str(raw.get("default_workspace", "default")),
+        require_auth=require,
+        actors=tuple(actors),
+        client_map=tuple(client_map),
+    )
+
+
+SectionValidator = Callable[[Config], None]
+_section_validators: list[SectionValidator] = []
+
+
+def register_section_validator(fn: SectionValidator) -> SectionValidator:
+    """Stages register a validator so `load_config` (and `config check`) reports their errors at load time."""
+    _section_validators.append(fn)
+    return fn
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
+                environ: Mapping[str, str] | None = None) -> Config:
+    """Load, merge and validate: defaults < file < environment < overrides (CLI flags)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {k.name: _copy(k.default) for k in KEYS}
+    lines: dict[str, int] = {}
+    source: Path | None = None
+    if path is None and environ.get("PALARYN_CONFIG"):
+        path = environ["PALARYN_CONFIG"]
+    if path is None and Path(DEFAULT_CONFIG_FILE).is_file():
+        path = DEFAULT_CONFIG_FILE
+    if path is not None:
+        source = Path(path)
+        values.update(_read_file(source, lines))
+
+    def where(name: str) -> str:
+        line = lines.get(name)
+        return f"{source}:{line}" if source and line else (str(source) if source else "config")
+
+    for key in KEYS:
+        env_name = "PALARYN_" + key.name.upper()
+        if key.env and env_name in environ:
+            values[key.name] = _env_value(key, environ[env_name])
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = value
+    for key in KEYS:
+        values[key.name] = _check_type(key, values[key.name], where(key.name))
+    _validate_values(values, where)
+    try:
+        identity = parse_identity(values["identity"])
+    except ConfigError as exc:
+        raise ConfigError(f"{where('identity')}: {exc}") from None
+    config = Config(values=values, source=source, identity=identity)
+    for validate in _section_validators:
+        validate(config)
+    return config
+
+
+def _copy(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value
+
+
+def _read_file(source: Path, lines: dict[str, int]) -> dict[str, Any]:
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {source}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source}{at}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys to values")
+    lines.update(_key_lines(text))
+    for name in data:
+        if name not in KEYS_BY_NAME:
+            near = [k for k in KEYS_BY_NAME if k.split("_")[0] == str(name).split("_")[0]]
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ConfigError(f"{source}:{lines.get(str(name), '?')}: unknown key `{name}`{hint}; "
+                              "see the config reference in README.md")
+    return data

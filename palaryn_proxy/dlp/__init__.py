@@ -1,0 +1,1 @@
+"""dlp engine package."""

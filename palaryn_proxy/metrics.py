@@ -1,0 +1,77 @@
+"""Prometheus metrics on their own registry, served with /healthz and /readyz from a small HTTP thread."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+class Metrics:
+    """Every metric the proxy exports; label values are bounded (no URLs, no actors unless enabled)."""
+
+    def __init__(self, actor_labels: bool = False):
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.actor_labels = actor_labels
+        extra = ["actor", "workspace"] if actor_labels else []
+        self.requests = Counter("palaryn_requests", "Flows handled, by kind and decision.",
+                                ["kind", "decision", *extra], registry=self.registry)
+        self.duration = Histogram("palaryn_request_duration_seconds", "Flow duration, request to response end.",
+                                  ["kind"], buckets=DURATION_BUCKETS, registry=self.registry)
+        self.upstream_errors = Counter("palaryn_upstream_errors", "Upstream connect/reset/timeout failures.",
+                                       ["reason"], registry=self.registry)
+        self.stage_errors = Counter("palaryn_stage_errors", "Pipeline stages that raised on a flow.",
+                                    ["stage"], registry=self.registry)
+        self.audit_records = Counter("palaryn_audit_records", "Audit records written.", registry=self.registry)
+
+    def observe_flow(self, kind: str, decision: str, seconds: float, actor: str = "", workspace: str = "") -> None:
+        labels = [kind, decision, actor, workspace] if self.actor_labels else [kind, decision]
+        self.requests.labels(*labels).inc()
+        self.duration.labels(kind).observe(seconds)
+
+
+class MetricsServer:
+    """Serves /metrics, /healthz and /readyz on a daemon thread (never on the proxy's event loop)."""
+
+    def __init__(self, metrics: Metrics, host: str, port: int, ready: Callable[[], tuple[bool, str]]):
+        registry = metrics.registry
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+                elif path == "/healthz":
+                    self._send(200, b"ok\n", "text/plain")
+                elif path == "/readyz":
+                    ok, detail = ready()
+                    self._send(200 if ok else 503, (detail + "\n").encode(), "text/plain")
+                else:
+                    self._send(404, b"not found\n", "text/plain")
+
+            def _send(self, status: int, body: bytes, ctype: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                return
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self.address = self.server.server_address
+        self._thread = threading.Thread(target=self.server.serve_forever, name="palaryn-metrics", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

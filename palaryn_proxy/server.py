@@ -1,0 +1,160 @@
+"""Embeds mitmproxy: a slim Master with our pipeline, graceful drain on SIGINT/SIGTERM, the banner.
+
+This and addons/ are the only places that import mitmproxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import certifi
+from mitmproxy import options
+from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
+from mitmproxy.master import Master
+
+from palaryn_proxy import agentenv, ca
+from palaryn_proxy.addons import pipeline
+from palaryn_proxy.config import Config
+from palaryn_proxy.metrics import MetricsServer
+from palaryn_proxy.runtime import Runtime
+
+log = logging.getLogger("palaryn")
+
+
+def mode_specs(config: Config) -> list[str]:
+    """The first mode listens on `listen`; further modes must carry their own @HOST:PORT."""
+    specs = []
+    for i, mode in enumerate(config.mode):
+        if "@" in mode or i > 0:
+            specs.append(mode)
+        else:
+            specs.append(f"{mode}@{config.listen}")
+    return specs
+
+
+def upstream_trust_file(config: Config) -> str | None:
+    """certifi plus `upstream_ca_bundle` in one file: mitmproxy's trusted-CA option replaces certifi."""
+    extra = config.upstream_ca_bundle
+    if not extra:
+        return None
+    try:
+        extra_pem = Path(extra).read_text()
+    except OSError as exc:
+        raise SystemExit(f"palaryn-proxy: upstream_ca_bundle {extra}: {exc.strerror}") from None
+    target = Path(config.certs_dir) / "upstream-trust.pem"
+    target.write_text(Path(certifi.where()).read_text() + "\n" + extra_pem)
+    return str(target)
+
+
+class Lifecycle:
+    """Prints the banner once listeners are up; refuses to run on startup errors."""
+
+    def __init__(self, config: Config, errors: errorcheck.ErrorCheck, quiet: bool):
+        self.config, self.errors, self.quiet = config, errors, quiet
+        self.exit_code = 0
+
+    async def running(self) -> None:
+        from mitmproxy import ctx
+
+        await asyncio.sleep(0)
+        if self.errors.logger.has_errored:
+            for record in self.errors.logger.has_errored:
+                print(f"palaryn-proxy: {record.getMessage()}", file=sys.stderr)
+            self.exit_code = 1
+            ctx.master.shutdown()
+            return
+        if not self.quiet:
+            addrs = ctx.master.addons.get("proxyserver").listen_addrs()
+            print(banner(self.config, addrs), flush=True)
+
+
+def banner(config: Config, addrs: list[Any]) -> str:
+    where = ", ".join(f"{a[0]}:{a[1]}" for a in addrs) or config.listen
+    lines = [
+        f"palaryn-proxy listening on {where} (modes: {', '.join(mode_specs(config))})",
+        f"  CA certificate : {ca.cert_path(config.certs_dir).resolve()}",
+        f"  config         : {config.source.resolve() if config.source else '(none: built-in defaults)'}",
+        f"  audit log      : {Path(config.audit_log).resolve()}",
+        f"  metrics        : {'off' if config.metrics_listen in ('off', '') else 'http://' + config.metrics_listen + '/metrics'}",
+        "  agent environment (or run `palaryn-proxy exec -- CMD`):",
+    ]
+    lines += [f"    {line}" for line in agentenv.shell_exports(agentenv.agent_environment(config)).splitlines()]
+    return "\n".join(lines)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(stream=sys.stderr, level=level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mitmproxy").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
+
+
+async def serve(config: Config, quiet: bool = False) -> int:
+    """Run the proxy until SIGINT/SIGTERM; returns the process exit code."""
+    ca.ensure_ca(config.certs_dir)
+    trust = upstream_trust_file(config)
+    runtime = Runtime.build(config)
+    metrics_server = None
+    if config.metrics_listen not in ("off", ""):
+        host, _, port = config.metrics_listen.rpartition(":")
+        try:
+            metrics_server = MetricsServer(runtime.metrics, host.strip("[]"), int(port), ready=lambda: (True, "ok"))
+        except OSError as exc:
+            runtime.close()
+            print(f"palaryn-proxy: cannot listen for metrics on {config.metrics_listen}: {exc.strerror}",
+                  file=sys.stderr)
+            return 1
+        metrics_server.start()
+
+    opts = options.Options()
+    master = Master(opts)
+    errors = errorcheck.ErrorCheck(repeat_errors_on_stderr=True)
+    lifecycle = Lifecycle(config, errors, quiet)
+    master.addons.add(core.Core(), proxyserver.Proxyserver(), next_layer.NextLayer(), tlsconfig.TlsConfig(),
+                      disable_h2c.DisableH2C(), errors)
+    master.addons.add(*pipeline(runtime), lifecycle)
+    opts.update(
+        mode=mode_specs(config),
+        confdir=str(Path(config.certs_dir).resolve()),
+        connection_strategy="lazy",  # a blocked request must never reach the upstream
+        ssl_insecure=not config.upstream_verify,
+        ssl_verify_upstream_trusted_ca=trust,
+    )
+    _install_signal_handlers(master, opts, runtime, float(config.drain_timeout))
+    try:
+        await master.run()
+    finally:
+        runtime.close()
+        if metrics_server is not None:
+            metrics_server.stop()
+    return lifecycle.exit_code
+
+
+def _install_signal_handlers(master: Master, opts: options.Options, runtime: Runtime, timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    state = {"draining": False}
+
+    def on_signal() -> None:
+        if state["draining"]:  # second signal: stop now
+            master.shutdown()
+            return
+        state["draining"] = True
+        asyncio.ensure_future(_drain(master, opts, runtime, timeout))
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+
+
+async def _drain(master: Master, opts: options.Options, runtime: Runtime, timeout: float) -> None:
+    """Stop accepting, let in-flight flows finish up to `timeout`, then shut down (audit flushed after)."""
+    opts.update(server=False)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    audit = runtime.stages.get("audit")
+    while audit is not None and audit.in_flight() and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    master.shutdown()

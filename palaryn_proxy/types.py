@@ -1,0 +1,143 @@
+"""Plain data shared by every pipeline stage: identity, usage, reasons, decisions and per-flow state."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+
+class Decision(enum.StrEnum):
+    """The audit record's `decision`; ordered loosely from harmless to fatal."""
+
+    ALLOW = "allow"
+    REDACT = "redact"
+    DENY = "deny"
+    APPROVAL_REQUIRED = "approval_required"
+    RATE_LIMITED = "rate_limited"
+    BUDGET_EXCEEDED = "budget_exceeded"
+    ERROR = "error"
+
+
+class Kind(enum.StrEnum):
+    LLM = "llm"
+    MCP = "mcp"
+    HTTP = "http"
+    PASSTHROUGH = "passthrough"
+
+
+class Capability(enum.StrEnum):
+    READ = "read"
+    WRITE = "write"
+    DELETE = "delete"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    actor: str
+    workspace: str
+    task: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    source: str = "default"  # proxy_auth | header | client_map | default
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    stage: str
+    rule: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"stage": self.stage, "rule": self.rule, "message": self.message}
+
+
+@dataclass(slots=True)
+class Usage:
+    """Normalised token usage (the OpenAI / genai-prices convention).
+
+    input_tokens counts all input tokens, cached ones included; cache_read_tokens and cache_write_tokens
+    are the parts of it read from / written to the prompt cache. output_tokens counts all output tokens,
+    reasoning included; reasoning_tokens is the part of it spent on reasoning.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "estimated": self.estimated,
+        }
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(slots=True)
+class Verdict:
+    """What one stage decided about a flow. `status` is the HTTP status of the refusal, if any."""
+
+    decision: Decision
+    reason: Reason | None = None
+    status: int | None = None
+    retry_after: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def blocks(self) -> bool:
+        return self.decision not in (Decision.ALLOW, Decision.REDACT)
+
+
+@dataclass(slots=True)
+class FlowState:
+    """Everything the pipeline learns about one flow; stages write here, the audit stage reads it."""
+
+    request_id: str
+    started: float  # time.monotonic() at request headers
+    ts: str  # UTC ISO-8601 at request headers
+    identity: Identity
+    client: str
+    method: str
+    url: str
+    host: str
+    kind: Kind = Kind.HTTP
+    capability: Capability = Capability.READ
+    tool: str | None = None
+    decision: Decision = Decision.ALLOW
+    reasons: list[Reason] = field(default_factory=list)
+    status: int | None = None
+    request_bytes: int = 0
+    response_bytes: int = 0
+    provider: str | None = None
+    model: str | None = None
+    usage: Usage | None = None
+    cost_usd: Decimal | None = None
+    dlp: list[dict[str, str]] = field(default_factory=list)
+    anomalies: list[dict[str, Any]] = field(default_factory=list)
+    blocked_by: str | None = None  # stage name when the proxy answered instead of upstream
+    extra: dict[str, Any] = field(default_factory=dict)  # stage-private scratch space, never audited
+
+    def refuse(self, verdict: Verdict) -> None:
+        """Record a blocking verdict: the first block wins the decision, every reason is kept."""
+        if verdict.reason is not None:
+            self.reasons.append(verdict.reason)
+        if self.blocked_by is None:
+            self.decision = verdict.decision
+            self.blocked_by = verdict.reason.stage if verdict.reason else "unknown"
+
+    def note(self, reason: Reason, decision: Decision | None = None) -> None:
+        """Record a non-blocking reason (a redaction, a report-mode policy hit, an anomaly)."""
+        self.reasons.append(reason)
+        if decision is not None and self.blocked_by is None:
+            self.decision = decision
