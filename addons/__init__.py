@@ -21,9 +21,9 @@ def pipeline(runtime: Runtime) -> list[Any]:
     audit = AuditStage(runtime)
     runtime.stages["audit"] = audit
     return [
-        IdentityStage(runtime),   # who: 407, actor/workspace/task/tags, request id
-        ClassifyStage(runtime),   # llm / mcp / http, provider adapter, tool
+        IdentityStage(runtime),  # who: 407, actor/workspace/task/tags, request id
+        ClassifyStage(runtime),  # llm / mcp / http, provider adapter, tool
         BlocklistStage(runtime),  # block_domains -> 403
-        UpstreamStage(runtime),   # host overrides, upstream deadline (last request-phase stage)
-        audit,                    # request id header, one audit record per flow, metrics
+        UpstreamStage(runtime),  # host overrides, upstream deadline (last request-phase stage)
+        audit,  # request id header, one audit record per flow, metrics
     ]

@@ -37,7 +37,9 @@ def refuse(flow: http.HTTPFlow, verdict: Verdict, code: str) -> None:
         state.refuse(verdict)
     message = verdict.reason.message if verdict.reason else verdict.decision.value
     style = state.extra.get("error_style") if state else None
-    r = refusals.render(style, verdict.decision, message, code, request_id, verdict.status, verdict.retry_after)
+    r = refusals.render(
+        style, verdict.decision, message, code, request_id, verdict.status, verdict.retry_after
+    )
     flow.response = http.Response.make(r.status, r.body, {**r.headers, **verdict.headers})
     if state is not None:
         state.status = r.status
@@ -54,8 +56,13 @@ def guarded(stage: str) -> Callable[[F], F]:
         def on_error(self: Any, args: tuple[Any, ...], exc: BaseException) -> None:
             runtime: Runtime = self.runtime
             runtime.metrics.stage_errors.labels(stage).inc()
-            log.error("stage %s failed in %s: %s", stage, fn.__name__, type(exc).__name__,
-                      exc_info=log.isEnabledFor(logging.DEBUG))
+            log.error(
+                "stage %s failed in %s: %s",
+                stage,
+                fn.__name__,
+                type(exc).__name__,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
             flow = args[0] if args else None
             if runtime.config.stage_fails_open(stage) or not isinstance(flow, http.HTTPFlow):
                 state = state_of(flow)
@@ -64,10 +71,13 @@ def guarded(stage: str) -> Callable[[F], F]:
                 return
             if flow.response is not None and flow.response.stream:
                 return  # already streaming to the client: nothing safe left to replace
-            verdict = Verdict(Decision.ERROR, Reason(stage, "stage_error", f"the {stage} stage failed"), status=500)
+            verdict = Verdict(
+                Decision.ERROR, Reason(stage, "stage_error", f"the {stage} stage failed"), status=500
+            )
             refuse(flow, verdict, f"{stage}_failed")
 
         if inspect.iscoroutinefunction(fn):
+
             @functools.wraps(fn)
             async def async_wrapper(self: Any, *args: Any) -> Any:
                 try:

@@ -22,5 +22,7 @@ class BlocklistStage:
         rule = self.runtime.block_domains.match(host)
         if rule is None or state is None:
             return
-        reason = Reason("blocklist", f"block_domains:{rule}", f"requests to {host} are blocked by block_domains")
+        reason = Reason(
+            "blocklist", f"block_domains:{rule}", f"requests to {host} are blocked by block_domains"
+        )
         refuse(flow, Verdict(Decision.DENY, reason, status=403), "domain_blocked")

@@ -35,13 +35,21 @@ class IdentityStage:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
         # Actor authenticated on a client connection's CONNECT, for every request inside that tunnel.
-        self._tunnel_actor: weakref.WeakKeyDictionary[connection.Client, str | None] = weakref.WeakKeyDictionary()
+        self._tunnel_actor: weakref.WeakKeyDictionary[connection.Client, str | None] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def _new_state(self, flow: http.HTTPFlow, identity: Identity) -> FlowState:
         req = flow.request
         return FlowState(
-            request_id=new_request_id(), started=time.monotonic(), ts=_now_iso(), identity=identity,
-            client=_client_ip(flow.client_conn), method=req.method, url=req.pretty_url, host=req.pretty_host,
+            request_id=new_request_id(),
+            started=time.monotonic(),
+            ts=_now_iso(),
+            identity=identity,
+            client=_client_ip(flow.client_conn),
+            method=req.method,
+            url=req.pretty_url,
+            host=req.pretty_host,
             capability=capability_for(req.method),
         )
 
@@ -55,8 +63,11 @@ class IdentityStage:
         state = self._new_state(flow, self.runtime.identity.resolve(None, {}, _client_ip(flow.client_conn)))
         state.capability = Capability.READ
         flow.metadata[STATE_KEY] = state
-        refuse(flow, Verdict(Decision.DENY, Reason("identity", "proxy_auth", result.message), status=407),
-               "proxy_auth_required")
+        refuse(
+            flow,
+            Verdict(Decision.DENY, Reason("identity", "proxy_auth", result.message), status=407),
+            "proxy_auth_required",
+        )
 
     @guarded("identity")
     def requestheaders(self, flow: http.HTTPFlow) -> None:
@@ -72,8 +83,9 @@ class IdentityStage:
             authed, auth_message = result.actor, (None if result.ok else result.message)
         elif flow.client_conn in self._tunnel_actor:
             authed = self._tunnel_actor[flow.client_conn]
-        elif self.runtime.identity.auth_required and isinstance(flow.client_conn.proxy_mode,
-                                                                 mode_specs.RegularMode):
+        elif self.runtime.identity.auth_required and isinstance(
+            flow.client_conn.proxy_mode, mode_specs.RegularMode
+        ):
             auth_message = self.runtime.identity.authenticate(None).message
         headers = {k.lower(): v for k, v in req.headers.items() if k.lower().startswith(HEADER_PREFIX)}
         for name in headers:
@@ -82,8 +94,11 @@ class IdentityStage:
         state = self._new_state(flow, identity)
         flow.metadata[STATE_KEY] = state
         if auth_message is not None and not answered(flow):
-            refuse(flow, Verdict(Decision.DENY, Reason("identity", "proxy_auth", auth_message), status=407),
-                   "proxy_auth_required")
+            refuse(
+                flow,
+                Verdict(Decision.DENY, Reason("identity", "proxy_auth", auth_message), status=407),
+                "proxy_auth_required",
+            )
 
     @guarded("identity")
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
@@ -98,10 +113,17 @@ class IdentityStage:
         data.ignore_connection = True
         client = data.context.client
         state = FlowState(
-            request_id=new_request_id(), started=time.monotonic(), ts=_now_iso(),
+            request_id=new_request_id(),
+            started=time.monotonic(),
+            ts=_now_iso(),
             identity=self.runtime.identity.resolve(self._tunnel_actor.get(client), {}, _client_ip(client)),
-            client=_client_ip(client), method="CONNECT", url=f"https://{host}:{server[1] if server else 443}",
-            host=host, kind=Kind.PASSTHROUGH, capability=Capability.READ, tool="tls.passthrough",
+            client=_client_ip(client),
+            method="CONNECT",
+            url=f"https://{host}:{server[1] if server else 443}",
+            host=host,
+            kind=Kind.PASSTHROUGH,
+            capability=Capability.READ,
+            tool="tls.passthrough",
         )
         state.note(Reason("identity", f"passthrough_hosts:{rule}", "tunnelled without interception"))
         self.runtime.finish(state, 0.0)

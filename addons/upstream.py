@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from mitmproxy import ctx, http
+from mitmproxy import ctx, http, tls
 from mitmproxy.proxy import server_hooks
 
 from palaryn_proxy.addons._flow import answered, guarded, state_of
@@ -32,6 +32,22 @@ class UpstreamStage:
             data.server.address = (ip.strip("[]"), int(tport))
             if data.server.sni is None and data.server.tls:
                 data.server.sni = host
+
+    def tls_start_client(self, data: tls.TlsData) -> None:
+        """Prefer HTTP/2 when the client offers it, as the providers' own servers do.
+
+        With lazy upstream connections mitmproxy would take the client's first ALPN offer, and httpx offers
+        http/1.1 before h2; the upstream leg is negotiated separately (and translated to HTTP/1.1 if need be).
+        """
+        offers = data.context.client.alpn_offers or []
+        if b"h2" in offers and data.ssl_conn is not None and ctx.options.http2:
+            app_data = data.ssl_conn.get_app_data()
+            if (
+                isinstance(app_data, dict)
+                and app_data.get("client_alpn") is None
+                and not app_data.get("server_alpn")
+            ):
+                app_data["client_alpn"] = b"h2"
 
     @guarded("upstream")
     def request(self, flow: http.HTTPFlow) -> None:

@@ -10,7 +10,13 @@ from palaryn_proxy.config import Config
 
 NO_PROXY = "localhost,127.0.0.1,::1"
 # Which runtimes read which variable is in README.md ("Trusting the CA").
-CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO")
+CA_VARIABLES = (
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS",
+    "CURL_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+)
 
 
 def proxy_url(config: Config, actor: str | None = None, token: str | None = None) -> str:

@@ -50,7 +50,9 @@ def mask_url(url: str, sensitive: frozenset[str]) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-def build_record(state: FlowState, duration_ms: float, sensitive_query_keys: frozenset[str]) -> dict[str, Any]:
+def build_record(
+    state: FlowState, duration_ms: float, sensitive_query_keys: frozenset[str]
+) -> dict[str, Any]:
     """The audit record of a finished flow (without the chain fields)."""
     ident = state.identity
     return {
@@ -102,8 +104,10 @@ def _last_hash(path: Path) -> str | None:
     except FileNotFoundError:
         return None
     except (ValueError, KeyError) as exc:
-        raise AuditError(f"{path}: the last record is not a valid audit record ({exc}); "
-                         "move the file aside to start a new chain") from None
+        raise AuditError(
+            f"{path}: the last record is not a valid audit record ({exc}); "
+            "move the file aside to start a new chain"
+        ) from None
 
 
 class AuditWriter:
@@ -201,7 +205,7 @@ def chain_files(path: str | Path) -> list[Path]:
     base = Path(path)
     found = []
     for p in base.parent.glob(base.name + ".*"):
-        suffix = p.name[len(base.name) + 1:]
+        suffix = p.name[len(base.name) + 1 :]
         if suffix.isdigit():
             found.append((int(suffix), p))
     return [p for _, p in sorted(found)] + ([base] if base.exists() else [])
@@ -233,13 +237,19 @@ def verify(files: Iterable[str | Path]) -> VerifyResult:
                     stored = record["hash"]
                     linked = record["prev_hash"]
                 except (ValueError, KeyError, TypeError):
-                    return VerifyResult(False, count, f"{where}: not a valid audit record (altered or truncated)")
+                    return VerifyResult(
+                        False, count, f"{where}: not a valid audit record (altered or truncated)"
+                    )
                 if record_hash(record) != stored:
                     rid = record.get("request_id", "?")
                     return VerifyResult(False, count, f"{where}: record {rid} was altered (hash mismatch)")
                 if prev is not None and linked != prev:
-                    return VerifyResult(False, count, f"{where}: chain broken before this record "
-                                        "(a record was removed, inserted or reordered)")
+                    return VerifyResult(
+                        False,
+                        count,
+                        f"{where}: chain broken before this record "
+                        "(a record was removed, inserted or reordered)",
+                    )
                 prev = stored
                 count += 1
     return VerifyResult(True, count, f"OK: {count} records, chain intact")

@@ -34,8 +34,11 @@ def ensure_ca(certs_dir: str | Path) -> tuple[Path, bool]:
         return cert_file, False
     directory.mkdir(parents=True, exist_ok=True)
     key, cert = _create()
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                serialization.NoEncryption())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
     tmp = key_file.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -49,17 +52,31 @@ def ensure_ca(certs_dir: str | Path) -> tuple[Path, bool]:
 
 def _create() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "palaryn-proxy")])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "palaryn-proxy"),
+        ]
+    )
     now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=2)
-    usage = x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                          data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                          encipher_only=False, decipher_only=False)
+    usage = x509.KeyUsage(
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name)
+        .subject_name(name)
+        .issuer_name(name)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now).not_valid_after(now + VALIDITY)
+        .not_valid_before(now)
+        .not_valid_after(now + VALIDITY)
         .public_key(key.public_key())
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

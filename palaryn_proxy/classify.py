@@ -7,8 +7,12 @@ import json
 from palaryn_proxy.types import Capability, Kind
 
 _CAPABILITY_BY_METHOD = {
-    "GET": Capability.READ, "HEAD": Capability.READ, "OPTIONS": Capability.READ,
-    "POST": Capability.WRITE, "PUT": Capability.WRITE, "PATCH": Capability.WRITE,
+    "GET": Capability.READ,
+    "HEAD": Capability.READ,
+    "OPTIONS": Capability.READ,
+    "POST": Capability.WRITE,
+    "PUT": Capability.WRITE,
+    "PATCH": Capability.WRITE,
     "DELETE": Capability.DELETE,
 }
 HTTP_TOOL = "http.request"

@@ -26,12 +26,22 @@ _PROXY_FLAGS = ("listen", "mode", "certs_dir", "audit_log", "metrics_listen")
 def proxy_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The flags every command describing a proxy takes; each overrides the config key of the same name."""
     decorators = [
-        click.option("--config", "config_path", type=click.Path(dir_okay=False),
-                     help="Config file (default: $PALARYN_CONFIG, else ./palaryn.yaml if present)."),
+        click.option(
+            "--config",
+            "config_path",
+            type=click.Path(dir_okay=False),
+            help="Config file (default: $PALARYN_CONFIG, else ./palaryn.yaml if present).",
+        ),
         click.option("--listen", help="HOST:PORT of the proxy listener (config: listen)."),
-        click.option("--mode", multiple=True, help="regular | transparent | socks5 | MODE@HOST:PORT (repeatable)."),
-        click.option("--certs-dir", type=click.Path(file_okay=False), help="CA directory (config: certs_dir)."),
-        click.option("--audit-log", type=click.Path(dir_okay=False), help="Audit log file (config: audit_log)."),
+        click.option(
+            "--mode", multiple=True, help="regular | transparent | socks5 | MODE@HOST:PORT (repeatable)."
+        ),
+        click.option(
+            "--certs-dir", type=click.Path(file_okay=False), help="CA directory (config: certs_dir)."
+        ),
+        click.option(
+            "--audit-log", type=click.Path(dir_okay=False), help="Audit log file (config: audit_log)."
+        ),
         click.option("--metrics-listen", help="HOST:PORT for /metrics, or 'off' (config: metrics_listen)."),
     ]
     for decorate in reversed(decorators):
@@ -168,16 +178,20 @@ def audit_verify(files: tuple[str, ...]) -> None:
 
 
 def _matches(record: dict[str, Any], actor: str | None, decision: str | None) -> bool:
-    return (actor is None or record.get("actor") == actor) and (decision is None or record.get("decision") == decision)
+    return (actor is None or record.get("actor") == actor) and (
+        decision is None or record.get("decision") == decision
+    )
 
 
 def _format(record: dict[str, Any]) -> str:
     usage = record.get("usage") or {}
     tokens = f" tokens={usage.get('input_tokens', 0)}/{usage.get('output_tokens', 0)}" if usage else ""
     cost = f" ${record['cost_usd']}" if record.get("cost_usd") else ""
-    return (f"{record.get('ts')} {record.get('decision', '?'):<17} {record.get('status') or '-':>3} "
-            f"{record.get('actor')}@{record.get('workspace')} {record.get('method')} {record.get('url')}"
-            f"{tokens}{cost}")
+    return (
+        f"{record.get('ts')} {record.get('decision', '?'):<17} {record.get('status') or '-':>3} "
+        f"{record.get('actor')}@{record.get('workspace')} {record.get('method')} {record.get('url')}"
+        f"{tokens}{cost}"
+    )
 
 
 @audit_group.command(name="tail")
@@ -187,8 +201,9 @@ def _format(record: dict[str, Any]) -> str:
 @click.option("--actor", help="Only this actor.")
 @click.option("--decision", help="Only this decision (allow, deny, rate_limited, budget_exceeded, ...).")
 @click.option("--json", "as_json", is_flag=True, help="Print raw JSON records.")
-def audit_tail(lines: int, follow: bool, actor: str | None, decision: str | None, as_json: bool,
-               **kwargs: Any) -> None:
+def audit_tail(
+    lines: int, follow: bool, actor: str | None, decision: str | None, as_json: bool, **kwargs: Any
+) -> None:
     """Show the latest audit records of the configured log."""
     import json
 

@@ -21,9 +21,29 @@ from palaryn_proxy.errors import ConfigError
 DEFAULT_CONFIG_FILE = "palaryn.yaml"
 
 SENSITIVE_QUERY_KEYS = (
-    "key", "api_key", "apikey", "api-key", "token", "access_token", "refresh_token", "id_token",
-    "secret", "client_secret", "password", "passwd", "pwd", "sig", "signature", "code", "auth",
-    "x-amz-signature", "x-amz-security-token", "x-amz-credential", "x-goog-signature", "sv", "se",
+    "key",
+    "api_key",
+    "apikey",
+    "api-key",
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "secret",
+    "client_secret",
+    "password",
+    "passwd",
+    "pwd",
+    "sig",
+    "signature",
+    "code",
+    "auth",
+    "x-amz-signature",
+    "x-amz-security-token",
+    "x-amz-credential",
+    "x-goog-signature",
+    "sv",
+    "se",
 )
 
 
@@ -47,30 +67,72 @@ def _hostport(value: str) -> str:
 
 KEYS: tuple[Key, ...] = (
     Key("listen", str, "127.0.0.1:8080", "HOST:PORT of the proxy listener.", env=True),
-    Key("mode", list, ["regular"], "mitmproxy modes: regular, transparent, socks5, or MODE@HOST:PORT.", env=True),
+    Key(
+        "mode",
+        list,
+        ["regular"],
+        "mitmproxy modes: regular, transparent, socks5, or MODE@HOST:PORT.",
+        env=True,
+    ),
     Key("certs_dir", str, "./certs", "Where the proxy CA lives (created on first use).", env=True),
     Key("audit_log", str, "./audit.jsonl", "The JSONL audit log (hash-chained).", env=True),
     Key("audit_max_bytes", int, 100 * 1024 * 1024, "Rotate the audit log when it grows past this size."),
     Key("audit_fsync", bool, False, "fsync the audit log after every batch of records (slower, durable)."),
-    Key("metrics_listen", str, "127.0.0.1:9464", "HOST:PORT of /metrics and /healthz; 'off' disables.", env=True),
-    Key("metrics_actor_labels", bool, False, "Add actor/workspace labels to metrics (unbounded cardinality)."),
+    Key(
+        "metrics_listen",
+        str,
+        "127.0.0.1:9464",
+        "HOST:PORT of /metrics and /healthz; 'off' disables.",
+        env=True,
+    ),
+    Key(
+        "metrics_actor_labels", bool, False, "Add actor/workspace labels to metrics (unbounded cardinality)."
+    ),
     Key("log_level", str, "warning", "Proxy log level: debug, info, warning, error.", env=True),
-    Key("upstream_ca_bundle", (str, type(None)), None, "PEM file of extra CAs trusted for upstreams.", env=True),
+    Key(
+        "upstream_ca_bundle",
+        (str, type(None)),
+        None,
+        "PEM file of extra CAs trusted for upstreams.",
+        env=True,
+    ),
     Key("upstream_verify", bool, True, "Verify upstream TLS certificates (never turn off in production)."),
     Key("upstream_timeout", (int, float), 300, "Seconds to connect upstream and get the response headers."),
-    Key("resolve_overrides", dict, {}, "Pin hosts to addresses, like curl --resolve: {HOST[:PORT]: IP:PORT}."),
+    Key(
+        "resolve_overrides", dict, {}, "Pin hosts to addresses, like curl --resolve: {HOST[:PORT]: IP:PORT}."
+    ),
     Key("drain_timeout", (int, float), 30, "Seconds in-flight flows may take to finish on SIGTERM."),
     Key("passthrough_hosts", list, [], "Host globs tunnelled without interception (pinned clients)."),
     Key("block_domains", list, [], "Host globs refused with 403 (a minimal policy before policy packs)."),
-    Key("mask_query_keys", list, list(SENSITIVE_QUERY_KEYS), "Query keys whose values are masked in audit URLs."),
+    Key(
+        "mask_query_keys",
+        list,
+        list(SENSITIVE_QUERY_KEYS),
+        "Query keys whose values are masked in audit URLs.",
+    ),
     Key("fail_open", dict, {}, "Per-stage switch: {stage: true} lets flows through when that stage fails."),
     Key("identity", dict, {}, "Actors, proxy-auth tokens, client-address map and defaults."),
     Key("providers", dict, {}, "Extra hosts per LLM adapter: {adapter: {hosts: [HOST[:PORT], ...]}}."),
     Key("pricing", dict, {}, "Price overrides: {overrides: {model: {input_per_mtok, ...}}}."),
-    Key("force_stream_usage", bool, False, "Add stream_options.include_usage to OpenAI-style streaming requests."),
-    Key("storage", dict, {}, "Budget/rate-limit/approval storage: {url: sqlite:///..., key_prefix, fail_open}."),
+    Key(
+        "force_stream_usage",
+        bool,
+        False,
+        "Add stream_options.include_usage to OpenAI-style streaming requests.",
+    ),
+    Key(
+        "storage",
+        dict,
+        {},
+        "Budget/rate-limit/approval storage: {url: sqlite:///..., key_prefix, fail_open}.",
+    ),
     Key("budgets", list, [], "Spend limits per scope and period."),
-    Key("per_request_max_usd", (int, float, str, type(None)), None, "Refuse any single LLM call above this cost."),
+    Key(
+        "per_request_max_usd",
+        (int, float, str, type(None)),
+        None,
+        "Refuse any single LLM call above this cost.",
+    ),
     Key("rate_limits", list, [], "Request rate limits per scope."),
     Key("dlp", dict, {}, "Secret/PII/injection scanning."),
     Key("policy", dict, {}, "Policy packs."),
@@ -78,7 +140,20 @@ KEYS: tuple[Key, ...] = (
     Key("anomaly", dict, {}, "Anomaly detection."),
 )
 KEYS_BY_NAME = {k.name: k for k in KEYS}
-STAGES = ("identity", "classify", "blocklist", "upstream", "usage", "budget", "ratelimit", "dlp", "policy", "ssrf", "anomaly", "audit")
+STAGES = (
+    "identity",
+    "classify",
+    "blocklist",
+    "upstream",
+    "usage",
+    "budget",
+    "ratelimit",
+    "dlp",
+    "policy",
+    "ssrf",
+    "anomaly",
+    "audit",
+)
 DEFAULT_FAIL_OPEN = {"usage": True, "anomaly": True}
 
 
@@ -155,8 +230,15 @@ def _key_lines(text: str) -> dict[str, int]:
 
 def _type_name(t: type | tuple[type, ...]) -> str:
     types = t if isinstance(t, tuple) else (t,)
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list",
-             dict: "a mapping", type(None): "null"}
+    names = {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        bool: "true or false",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "null",
+    }
     return " or ".join(names.get(x, x.__name__) for x in types)
 
 
@@ -166,8 +248,10 @@ def _check_type(key: Key, value: Any, where: str) -> Any:
         value = [value]
     ok = isinstance(value, expected) and not (isinstance(value, bool) and bool not in expected)
     if not ok:
-        raise ConfigError(f"{where}: `{key.name}` must be {_type_name(key.type)}, got {type(value).__name__} "
-                          f"{value!r:.60}. {key.help}")
+        raise ConfigError(
+            f"{where}: `{key.name}` must be {_type_name(key.type)}, got {type(value).__name__} "
+            f"{value!r:.60}. {key.help}"
+        )
     return value
 
 
@@ -196,20 +280,24 @@ def _validate_values(values: dict[str, Any], where: Callable[[str], str]) -> Non
         raise ConfigError(f"{where('log_level')}: `log_level` must be one of debug, info, warning, error")
     for stage in values["fail_open"]:
         if stage not in STAGES:
-            raise ConfigError(f"{where('fail_open')}: `fail_open.{stage}` is not a stage; stages are "
-                              f"{', '.join(STAGES)}")
+            raise ConfigError(
+                f"{where('fail_open')}: `fail_open.{stage}` is not a stage; stages are {', '.join(STAGES)}"
+            )
     for name in ("passthrough_hosts", "block_domains", "mask_query_keys", "mode"):
         for item in values[name]:
             if not isinstance(item, str) or not item:
                 raise ConfigError(f"{where(name)}: every item of `{name}` must be a non-empty string")
     if values["upstream_timeout"] <= 0:
-        raise ConfigError(f"{where('upstream_timeout')}: `upstream_timeout` must be a positive number of seconds")
+        raise ConfigError(
+            f"{where('upstream_timeout')}: `upstream_timeout` must be a positive number of seconds"
+        )
     for host, target in values["resolve_overrides"].items():
         try:
             _hostport(str(target))
         except ValueError:
-            raise ConfigError(f"{where('resolve_overrides')}: `resolve_overrides.{host}` must be IP:PORT, "
-                              f"got {target!r}") from None
+            raise ConfigError(
+                f"{where('resolve_overrides')}: `resolve_overrides.{host}` must be IP:PORT, got {target!r}"
+            ) from None
 
 
 def parse_identity(raw: Mapping[str, Any]) -> IdentityConfig:
@@ -225,25 +313,33 @@ def parse_identity(raw: Mapping[str, Any]) -> IdentityConfig:
             raise ConfigError(f"`identity.actors.{name}` must be a mapping with `workspace` and `tokens`")
         unknown = set(spec) - {"workspace", "tokens"}
         if unknown:
-            raise ConfigError(f"`identity.actors.{name}.{sorted(unknown)[0]}` is not a known key "
-                              "(use `workspace` and `tokens`)")
+            raise ConfigError(
+                f"`identity.actors.{name}.{sorted(unknown)[0]}` is not a known key "
+                "(use `workspace` and `tokens`)"
+            )
         hashes = tuple(spec.get("tokens") or ())
         for h in hashes:
             if not (isinstance(h, str) and h.startswith("sha256:") and len(h) == 71):
-                raise ConfigError(f"`identity.actors.{name}.tokens` must hold 'sha256:<64 hex>' hashes; "
-                                  "make one with `palaryn-proxy hash-token`")
+                raise ConfigError(
+                    f"`identity.actors.{name}.tokens` must hold 'sha256:<64 hex>' hashes; "
+                    "make one with `palaryn-proxy hash-token`"
+                )
         actors.append(ActorSpec(str(name), spec.get("workspace"), tuple(h.lower() for h in hashes)))
     client_map = []
     for net, spec in (raw.get("client_map") or {}).items():
         if isinstance(spec, str):
             spec = {"actor": spec}
         if not isinstance(spec, Mapping) or "actor" not in spec:
-            raise ConfigError(f"`identity.client_map.{net}` must name an `actor` (and optionally `workspace`)")
+            raise ConfigError(
+                f"`identity.client_map.{net}` must name an `actor` (and optionally `workspace`)"
+            )
         try:
             ipaddress.ip_network(str(net), strict=False)
         except ValueError:
             raise ConfigError(f"`identity.client_map.{net}`: keys must be IP addresses or CIDRs") from None
-        client_map.append(ClientMapEntry(str(net), str(spec["actor"]), spec.get("workspace"), spec.get("task")))
+        client_map.append(
+            ClientMapEntry(str(net), str(spec["actor"]), spec.get("workspace"), spec.get("task"))
+        )
     require = raw.get("require_auth", False)
     if not isinstance(require, bool):
         raise ConfigError("`identity.require_auth` must be true or false")
@@ -268,8 +364,11 @@ def register_section_validator(fn: SectionValidator) -> SectionValidator:
     return fn
 
 
-def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
-                environ: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
     """Load, merge and validate: defaults < file < environment < overrides (CLI flags)."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {k.name: _copy(k.default) for k in KEYS}
@@ -331,6 +430,8 @@ def _read_file(source: Path, lines: dict[str, int]) -> dict[str, Any]:
         if name not in KEYS_BY_NAME:
             near = [k for k in KEYS_BY_NAME if k.split("_")[0] == str(name).split("_")[0]]
             hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise ConfigError(f"{source}:{lines.get(str(name), '?')}: unknown key `{name}`{hint}; "
-                              "see the config reference in README.md")
+            raise ConfigError(
+                f"{source}:{lines.get(str(name), '?')}: unknown key `{name}`{hint}; "
+                "see the config reference in README.md"
+            )
     return data

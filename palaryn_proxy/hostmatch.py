@@ -17,8 +17,14 @@ class HostMatcher:
     def __init__(self, patterns: Iterable[str]):
         self.patterns = tuple(p.strip().lower().rstrip(".") for p in patterns if p.strip())
         self._exact = {p for p in self.patterns if not any(c in p for c in "*?[")}
-        self._suffixes = tuple(p[1:] for p in self.patterns if p.startswith("*.") and not any(c in p[2:] for c in "*?["))
-        others = [p for p in self.patterns if p not in self._exact and not (p.startswith("*.") and p[1:] in self._suffixes)]
+        self._suffixes = tuple(
+            p[1:] for p in self.patterns if p.startswith("*.") and not any(c in p[2:] for c in "*?[")
+        )
+        others = [
+            p
+            for p in self.patterns
+            if p not in self._exact and not (p.startswith("*.") and p[1:] in self._suffixes)
+        ]
         self._regex = re.compile("|".join(fnmatch.translate(p) for p in others)) if others else None
 
     def __bool__(self) -> bool:

@@ -61,9 +61,7 @@ class IdentityResolver:
     def __init__(self, config: IdentityConfig):
         self.config = config
         self._actors = {a.name: a for a in config.actors}
-        self._networks = [
-            (ipaddress.ip_network(e.network, strict=False), e) for e in config.client_map
-        ]
+        self._networks = [(ipaddress.ip_network(e.network, strict=False), e) for e in config.client_map]
         # Most specific network first.
         self._networks.sort(key=lambda pair: pair[0].prefixlen, reverse=True)
 
@@ -75,7 +73,9 @@ class IdentityResolver:
         """Check proxy credentials. Without `require_auth`, a user name alone names the actor."""
         if credentials is None:
             if self.config.require_auth:
-                return AuthResult(False, None, "proxy credentials required (HTTPS_PROXY=http://ACTOR:TOKEN@host:port)")
+                return AuthResult(
+                    False, None, "proxy credentials required (HTTPS_PROXY=http://ACTOR:TOKEN@host:port)"
+                )
             return AuthResult(True, None)
         user, token = credentials
         spec = self._actors.get(user)
@@ -109,8 +109,13 @@ class IdentityResolver:
         if headers.get(TASK_HEADER):
             task = headers[TASK_HEADER].strip()[:128]
         tags = parse_tags(headers[TAGS_HEADER]) if headers.get(TAGS_HEADER) else {}
-        return Identity(actor=actor, workspace=workspace or self.config.default_workspace, task=task,
-                        tags=tags, source=source)
+        return Identity(
+            actor=actor,
+            workspace=workspace or self.config.default_workspace,
+            task=task,
+            tags=tags,
+            source=source,
+        )
 
     def _client_entry(self, client_ip: str):
         if not self._networks:

@@ -19,17 +19,38 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.actor_labels = actor_labels
         extra = ["actor", "workspace"] if actor_labels else []
-        self.requests = Counter("palaryn_requests", "Flows handled, by kind and decision.",
-                                ["kind", "decision", *extra], registry=self.registry)
-        self.duration = Histogram("palaryn_request_duration_seconds", "Flow duration, request to response end.",
-                                  ["kind"], buckets=DURATION_BUCKETS, registry=self.registry)
-        self.upstream_errors = Counter("palaryn_upstream_errors", "Upstream connect/reset/timeout failures.",
-                                       ["reason"], registry=self.registry)
-        self.stage_errors = Counter("palaryn_stage_errors", "Pipeline stages that raised on a flow.",
-                                    ["stage"], registry=self.registry)
-        self.audit_records = Counter("palaryn_audit_records", "Audit records written.", registry=self.registry)
+        self.requests = Counter(
+            "palaryn_requests",
+            "Flows handled, by kind and decision.",
+            ["kind", "decision", *extra],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "palaryn_request_duration_seconds",
+            "Flow duration, request to response end.",
+            ["kind"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_errors = Counter(
+            "palaryn_upstream_errors",
+            "Upstream connect/reset/timeout failures.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.stage_errors = Counter(
+            "palaryn_stage_errors",
+            "Pipeline stages that raised on a flow.",
+            ["stage"],
+            registry=self.registry,
+        )
+        self.audit_records = Counter(
+            "palaryn_audit_records", "Audit records written.", registry=self.registry
+        )
 
-    def observe_flow(self, kind: str, decision: str, seconds: float, actor: str = "", workspace: str = "") -> None:
+    def observe_flow(
+        self, kind: str, decision: str, seconds: float, actor: str = "", workspace: str = ""
+    ) -> None:
         labels = [kind, decision, actor, workspace] if self.actor_labels else [kind, decision]
         self.requests.labels(*labels).inc()
         self.duration.labels(kind).observe(seconds)

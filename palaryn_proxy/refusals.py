@@ -39,8 +39,13 @@ _ANTHROPIC_TYPE = {
     Decision.ERROR: "api_error",
 }
 _GEMINI_STATUS = {
-    403: "PERMISSION_DENIED", 402: "RESOURCE_EXHAUSTED", 429: "RESOURCE_EXHAUSTED", 407: "UNAUTHENTICATED",
-    500: "INTERNAL", 502: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
+    403: "PERMISSION_DENIED",
+    402: "RESOURCE_EXHAUSTED",
+    429: "RESOURCE_EXHAUSTED",
+    407: "UNAUTHENTICATED",
+    500: "INTERNAL",
+    502: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
 }
 
 
@@ -55,14 +60,24 @@ def status_for(decision: Decision, status: int | None = None) -> int:
     return status if status is not None else _DEFAULT_STATUS.get(decision, 403)
 
 
-def render(style: str | None, decision: Decision, message: str, code: str, request_id: str,
-           status: int | None = None, retry_after: int | None = None) -> Refusal:
+def render(
+    style: str | None,
+    decision: Decision,
+    message: str,
+    code: str,
+    request_id: str,
+    status: int | None = None,
+    retry_after: int | None = None,
+) -> Refusal:
     """A complete refusal. `style` is the provider's error style (openai, anthropic, gemini, ...) or None."""
     status = status_for(decision, status)
     text = f"palaryn: {message}"
     body: object
     if style == "anthropic":
-        body = {"type": "error", "error": {"type": _ANTHROPIC_TYPE.get(decision, "api_error"), "message": text}}
+        body = {
+            "type": "error",
+            "error": {"type": _ANTHROPIC_TYPE.get(decision, "api_error"), "message": text},
+        }
     elif style == "gemini":
         body = {"error": {"code": status, "message": text, "status": _GEMINI_STATUS.get(status, "UNKNOWN")}}
     elif style in ("ollama",):
@@ -70,8 +85,14 @@ def render(style: str | None, decision: Decision, message: str, code: str, reque
     elif style == "bedrock":
         body = {"message": text, "__type": code}
     else:  # openai and every OpenAI-compatible host, cohere, and the generic answer for other hosts
-        body = {"error": {"message": text, "type": _OPENAI_TYPE.get(decision, "proxy_error"), "code": code,
-                          "param": None}}
+        body = {
+            "error": {
+                "message": text,
+                "type": _OPENAI_TYPE.get(decision, "proxy_error"),
+                "code": code,
+                "param": None,
+            }
+        }
         if style is None:
             body["error"]["decision"] = decision.value  # type: ignore[index]
             body["error"]["request_id"] = request_id  # type: ignore[index]

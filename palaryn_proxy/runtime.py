@@ -30,7 +30,9 @@ class Runtime:
 
     @classmethod
     def build(cls, config: Config, *, open_audit: bool = True) -> Runtime:
-        audit = AuditWriter(config.audit_log, config.audit_max_bytes, config.audit_fsync) if open_audit else None
+        audit = (
+            AuditWriter(config.audit_log, config.audit_max_bytes, config.audit_fsync) if open_audit else None
+        )
         return cls(
             config=config,
             identity=IdentityResolver(config.identity),
@@ -47,8 +49,9 @@ class Runtime:
         if self.audit is not None:
             self.audit.write(record)
             self.metrics.audit_records.inc()
-        self.metrics.observe_flow(state.kind.value, state.decision.value, duration_s,
-                                  state.identity.actor, state.identity.workspace)
+        self.metrics.observe_flow(
+            state.kind.value, state.decision.value, duration_s, state.identity.actor, state.identity.workspace
+        )
 
     def close(self) -> None:
         if self.audit is not None:

@@ -83,13 +83,16 @@ def banner(config: Config, addrs: list[Any]) -> str:
         f"  metrics        : {'off' if config.metrics_listen in ('off', '') else 'http://' + config.metrics_listen + '/metrics'}",
         "  agent environment (or run `palaryn-proxy exec -- CMD`):",
     ]
-    lines += [f"    {line}" for line in agentenv.shell_exports(agentenv.agent_environment(config)).splitlines()]
+    lines += [
+        f"    {line}" for line in agentenv.shell_exports(agentenv.agent_environment(config)).splitlines()
+    ]
     return "\n".join(lines)
 
 
 def configure_logging(level: str) -> None:
-    logging.basicConfig(stream=sys.stderr, level=level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("mitmproxy").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
 
 
@@ -102,11 +105,15 @@ async def serve(config: Config, quiet: bool = False) -> int:
     if config.metrics_listen not in ("off", ""):
         host, _, port = config.metrics_listen.rpartition(":")
         try:
-            metrics_server = MetricsServer(runtime.metrics, host.strip("[]"), int(port), ready=lambda: (True, "ok"))
+            metrics_server = MetricsServer(
+                runtime.metrics, host.strip("[]"), int(port), ready=lambda: (True, "ok")
+            )
         except OSError as exc:
             runtime.close()
-            print(f"palaryn-proxy: cannot listen for metrics on {config.metrics_listen}: {exc.strerror}",
-                  file=sys.stderr)
+            print(
+                f"palaryn-proxy: cannot listen for metrics on {config.metrics_listen}: {exc.strerror}",
+                file=sys.stderr,
+            )
             return 1
         metrics_server.start()
 
@@ -114,8 +121,14 @@ async def serve(config: Config, quiet: bool = False) -> int:
     master = Master(opts)
     errors = errorcheck.ErrorCheck(repeat_errors_on_stderr=True)
     lifecycle = Lifecycle(config, errors, quiet)
-    master.addons.add(core.Core(), proxyserver.Proxyserver(), next_layer.NextLayer(), tlsconfig.TlsConfig(),
-                      disable_h2c.DisableH2C(), errors)
+    master.addons.add(
+        core.Core(),
+        proxyserver.Proxyserver(),
+        next_layer.NextLayer(),
+        tlsconfig.TlsConfig(),
+        disable_h2c.DisableH2C(),
+        errors,
+    )
     master.addons.add(*pipeline(runtime), lifecycle)
     opts.update(
         mode=mode_specs(config),

@@ -35,7 +35,9 @@ def shared_certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def proxy_factory(tmp_path: Path, upstream: Upstream, shared_certs: Path) -> Iterator[Callable[..., Proxy]]:
     started: list[Proxy] = []
 
-    def factory(extra: dict[str, Any] | None = None, name: str = "proxy", args: tuple[str, ...] = ()) -> Proxy:
+    def factory(
+        extra: dict[str, Any] | None = None, name: str = "proxy", args: tuple[str, ...] = ()
+    ) -> Proxy:
         p = start_proxy(tmp_path / name, upstream, shared_certs, extra, args)
         started.append(p)
         return p
@@ -46,7 +48,9 @@ def proxy_factory(tmp_path: Path, upstream: Upstream, shared_certs: Path) -> Ite
 
 
 @pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, shared_certs: Path) -> Iterator[Proxy]:
+def proxy(
+    tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, shared_certs: Path
+) -> Iterator[Proxy]:
     """A proxy with the default test config, shared by a test module."""
     p = start_proxy(tmp_path_factory.mktemp("proxy"), upstream, shared_certs)
     yield p
@@ -56,8 +60,19 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, shared_c
 @pytest.fixture
 def agent_env(proxy: Proxy, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Put this test process behind `proxy` exactly as `palaryn-proxy env` says (for httpx and SDKs)."""
-    for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "ALL_PROXY", "all_proxy",
-                 "NO_PROXY", "no_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE"):
+    for name in (
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "https_proxy",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in proxy.env.items():
         monkeypatch.setenv(name, value)

@@ -19,9 +19,21 @@ from e2e.upstream import Upstream, free_port
 
 BIN = Path(sys.executable).parent / "palaryn-proxy"
 TEST_HOSTS_TO_HTTPS = [
-    "upstream.test", "blocked.test", "api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com",
-    "bedrock-runtime.us-east-1.amazonaws.com", "api.mistral.ai", "api.groq.com", "api.deepseek.com", "api.x.ai",
-    "openrouter.ai", "api.together.xyz", "api.fireworks.ai", "api.cohere.com", "myres.openai.azure.com",
+    "upstream.test",
+    "blocked.test",
+    "api.openai.com",
+    "api.anthropic.com",
+    "generativelanguage.googleapis.com",
+    "bedrock-runtime.us-east-1.amazonaws.com",
+    "api.mistral.ai",
+    "api.groq.com",
+    "api.deepseek.com",
+    "api.x.ai",
+    "openrouter.ai",
+    "api.together.xyz",
+    "api.fireworks.ai",
+    "api.cohere.com",
+    "myres.openai.azure.com",
     "us-central1-aiplatform.googleapis.com",
 ]
 
@@ -69,9 +81,17 @@ class Proxy:
             time.sleep(0.05)
         raise AssertionError(f"no audit record for {request_id}")
 
-    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=timeout,
-                              env=env or base_env(), cwd=self.workdir)
+    def cli(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env or base_env(),
+            cwd=self.workdir,
+        )
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         if self.process.poll() is None:
@@ -94,18 +114,20 @@ def parse_exports(text: str) -> dict[str, str]:
     env = {}
     for line in text.splitlines():
         if line.startswith("export "):
-            name, _, value = line[len("export "):].partition("=")
+            name, _, value = line[len("export ") :].partition("=")
             env[name] = shlex.split(value)[0] if value else ""
     return env
 
 
 def write_config(path: Path, upstream: Upstream, extra: dict[str, Any]) -> dict[str, Any]:
     overrides = {h: f"127.0.0.1:{upstream.https_port}" for h in TEST_HOSTS_TO_HTTPS}
-    overrides.update({
-        "plain.test": f"127.0.0.1:{upstream.http_port}",
-        "reset.test": f"127.0.0.1:{upstream.reset_port}",
-        "hang.test": f"127.0.0.1:{upstream.hang_port}",
-    })
+    overrides.update(
+        {
+            "plain.test": f"127.0.0.1:{upstream.http_port}",
+            "reset.test": f"127.0.0.1:{upstream.reset_port}",
+            "hang.test": f"127.0.0.1:{upstream.hang_port}",
+        }
+    )
     config: dict[str, Any] = {
         "upstream_ca_bundle": str(upstream.ca),
         "resolve_overrides": overrides,
@@ -121,17 +143,45 @@ def write_config(path: Path, upstream: Upstream, extra: dict[str, Any]) -> dict[
     return config
 
 
-def start_proxy(workdir: Path, upstream: Upstream, certs: Path, extra: dict[str, Any] | None = None,
-                args: tuple[str, ...] = ()) -> Proxy:
+def start_proxy(
+    workdir: Path,
+    upstream: Upstream,
+    certs: Path,
+    extra: dict[str, Any] | None = None,
+    args: tuple[str, ...] = (),
+) -> Proxy:
     workdir.mkdir(parents=True, exist_ok=True)
     port, metrics_port = free_port(), free_port()
     config_path = workdir / "palaryn.yaml"
-    write_config(config_path, upstream, extra or {})
-    flags = ["--config", str(config_path), "--listen", f"127.0.0.1:{port}", "--certs-dir", str(certs),
-             "--audit-log", str(workdir / "audit.jsonl"), "--metrics-listen", f"127.0.0.1:{metrics_port}"]
+    # The file says everything (so `env --config` describes this proxy); the flags repeat it, as users do.
+    base = {
+        "listen": f"127.0.0.1:{port}",
+        "certs_dir": str(certs),
+        "audit_log": str(workdir / "audit.jsonl"),
+        "metrics_listen": f"127.0.0.1:{metrics_port}",
+    }
+    write_config(config_path, upstream, {**base, **(extra or {})})
+    flags = [
+        "--config",
+        str(config_path),
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--certs-dir",
+        str(certs),
+        "--audit-log",
+        str(workdir / "audit.jsonl"),
+        "--metrics-listen",
+        f"127.0.0.1:{metrics_port}",
+    ]
     stderr = (workdir / "proxy.stderr").open("w")
-    proc = subprocess.Popen([str(BIN), "run", *flags, *args], stdout=subprocess.PIPE, stderr=stderr, text=True,
-                            env=base_env(), cwd=workdir)
+    proc = subprocess.Popen(
+        [str(BIN), "run", *flags, *args],
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env=base_env(),
+        cwd=workdir,
+    )
     banner_lines = []
     deadline = time.monotonic() + 30
     assert proc.stdout is not None
@@ -147,12 +197,20 @@ def start_proxy(workdir: Path, upstream: Upstream, certs: Path, extra: dict[str,
         proc.kill()
         raise RuntimeError(f"proxy did not start:\n{banner}\n{(workdir / 'proxy.stderr').read_text()}")
     proxy = Proxy(port, metrics_port, workdir, config_path, workdir / "audit.jsonl", certs, proc, banner)
-    env_out = subprocess.run([str(BIN), "env", *flags[:4], "--certs-dir", str(certs)], capture_output=True,
-                             text=True, check=True, env=base_env(), cwd=workdir)
+    env_out = subprocess.run(
+        [str(BIN), "env", "--config", str(config_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=base_env(),
+        cwd=workdir,
+    )
     proxy.env = parse_exports(env_out.stdout)
     return proxy
 
 
 def curl(env: dict[str, str], *args: str, timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
     """Run the real curl with only the agent environment."""
-    return subprocess.run(["curl", "-sS", *args], capture_output=True, timeout=timeout, env={**base_env(), **env})
+    return subprocess.run(
+        ["curl", "-sS", *args], capture_output=True, timeout=timeout, env={**base_env(), **env}
+    )

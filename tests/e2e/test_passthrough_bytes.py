@@ -19,8 +19,11 @@ def test_curl_get_through_proxy_is_audited(proxy, agent_env):
     assert out.returncode == 0, out.stderr
     head, _, body = out.stdout.partition(b"\r\n\r\n")
     assert b" 200" in head.split(b"\r\n")[0]
-    request_id = next(line.split(b": ", 1)[1].decode() for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"x-palaryn-request-id"))
+    request_id = next(
+        line.split(b": ", 1)[1].decode()
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"x-palaryn-request-id")
+    )
     echoed = json.loads(body)
     assert echoed["query"] == "x=1"
     record = proxy.record_for(request_id)
@@ -42,8 +45,16 @@ def test_large_get_and_post_bodies_are_byte_identical(proxy, agent_env):
 
 def test_plain_http_post_passes_through(proxy, agent_env):
     body = b'{"hello": "world", "n": [1, 2, 3]}'
-    out = curl(agent_env, "-X", "POST", "--data-binary", body.decode(), "-H", "content-type: application/json",
-               "http://plain.test/echo")
+    out = curl(
+        agent_env,
+        "-X",
+        "POST",
+        "--data-binary",
+        body.decode(),
+        "-H",
+        "content-type: application/json",
+        "http://plain.test/echo",
+    )
     assert out.returncode == 0, out.stderr
     echoed = json.loads(out.stdout)
     assert echoed["body_sha256"] == hashlib.sha256(body).hexdigest()

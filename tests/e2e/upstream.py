@@ -28,11 +28,27 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Route = Callable[[Scope, bytes, Send], Awaitable[None]]
 
 TEST_HOSTS = [
-    "upstream.test", "plain.test", "blocked.test", "reset.test", "hang.test", "localhost",
-    "api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com", "*.openai.azure.com",
-    "bedrock-runtime.us-east-1.amazonaws.com", "api.mistral.ai", "api.groq.com", "api.deepseek.com",
-    "api.x.ai", "openrouter.ai", "api.together.xyz", "api.fireworks.ai", "api.cohere.com",
-    "us-central1-aiplatform.googleapis.com", "aiplatform.googleapis.com",
+    "upstream.test",
+    "plain.test",
+    "blocked.test",
+    "reset.test",
+    "hang.test",
+    "localhost",
+    "api.openai.com",
+    "api.anthropic.com",
+    "generativelanguage.googleapis.com",
+    "*.openai.azure.com",
+    "bedrock-runtime.us-east-1.amazonaws.com",
+    "api.mistral.ai",
+    "api.groq.com",
+    "api.deepseek.com",
+    "api.x.ai",
+    "openrouter.ai",
+    "api.together.xyz",
+    "api.fireworks.ai",
+    "api.cohere.com",
+    "us-central1-aiplatform.googleapis.com",
+    "aiplatform.googleapis.com",
 ]
 
 
@@ -43,11 +59,17 @@ def make_test_pki(directory: Path) -> tuple[Path, Path, Path]:
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "palaryn test upstream CA")])
     ca_cert = (
-        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -59,11 +81,16 @@ def make_test_pki(directory: Path) -> tuple[Path, Path, Path]:
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "upstream.test")]))
-        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
@@ -71,8 +98,11 @@ def make_test_pki(directory: Path) -> tuple[Path, Path, Path]:
     ca_path, cert_path, key_path = directory / "ca.pem", directory / "server.pem", directory / "server.key"
     ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return ca_path, cert_path, key_path
 
 
@@ -87,8 +117,13 @@ def deterministic_bytes(n: int) -> bytes:
     return (block * (n // len(block) + 1))[:n]
 
 
-async def respond(send: Send, status: int, body: bytes, headers: list[tuple[str, str]] | None = None,
-                  content_type: str = "application/json") -> None:
+async def respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    headers: list[tuple[str, str]] | None = None,
+    content_type: str = "application/json",
+) -> None:
     hdrs = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
     hdrs += [(k.encode(), v.encode()) for k, v in (headers or [])]
     await send({"type": "http.response.start", "status": status, "headers": hdrs})
@@ -121,9 +156,18 @@ class UpstreamApp:
             if not msg.get("more_body"):
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        self.seen.append({"method": scope["method"], "path": scope["path"], "headers": headers,
-                          "body": body, "http_version": scope.get("http_version")})
-        handler = self.routes.get(scope["path"]) or getattr(self, "r_" + scope["path"].strip("/").split("/")[0], None)
+        self.seen.append(
+            {
+                "method": scope["method"],
+                "path": scope["path"],
+                "headers": headers,
+                "body": body,
+                "http_version": scope.get("http_version"),
+            }
+        )
+        handler = self.routes.get(scope["path"]) or getattr(
+            self, "r_" + scope["path"].strip("/").split("/")[0], None
+        )
         if handler is None:
             await respond(send, 404, b'{"error": "no such route"}')
             return
@@ -131,17 +175,27 @@ class UpstreamApp:
 
     async def r_echo(self, scope: Scope, body: bytes, send: Send) -> None:
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        out = {"method": scope["method"], "path": scope["path"], "query": scope["query_string"].decode(),
-               "headers": headers, "body_len": len(body), "body_sha256": hashlib.sha256(body).hexdigest(),
-               "http_version": scope.get("http_version")}
+        out = {
+            "method": scope["method"],
+            "path": scope["path"],
+            "query": scope["query_string"].decode(),
+            "headers": headers,
+            "body_len": len(body),
+            "body_sha256": hashlib.sha256(body).hexdigest(),
+            "http_version": scope.get("http_version"),
+        }
         await respond(send, 200, json.dumps(out).encode())
 
     async def r_raw(self, scope: Scope, body: bytes, send: Send) -> None:
         await respond(send, 200, body, content_type="application/octet-stream")
 
     async def r_bytes(self, scope: Scope, body: bytes, send: Send) -> None:
-        await respond(send, 200, deterministic_bytes(int(scope["path"].split("/")[2])),
-                      content_type="application/octet-stream")
+        await respond(
+            send,
+            200,
+            deterministic_bytes(int(scope["path"].split("/")[2])),
+            content_type="application/octet-stream",
+        )
 
     async def r_gzip(self, scope: Scope, body: bytes, send: Send) -> None:
         payload = json.dumps({"compressed": True, "items": list(range(200))}).encode()
@@ -153,11 +207,17 @@ class UpstreamApp:
     async def r_sse(self, scope: Scope, body: bytes, send: Send) -> None:
         query = parse_qs(scope["query_string"].decode())
         n, delay = int(query.get("n", ["5"])[0]), float(query.get("delay", ["0.2"])[0])
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
+            }
+        )
         for i in range(n):
-            await send({"type": "http.response.body", "body": f"data: {{\"i\": {i}}}\n\n".encode(),
-                        "more_body": True})
+            await send(
+                {"type": "http.response.body", "body": f'data: {{"i": {i}}}\n\n'.encode(), "more_body": True}
+            )
             await asyncio.sleep(delay)
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
 
@@ -236,7 +296,9 @@ class Upstream:
         writer.transport.abort()
 
     async def _hang(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(3600)
+        assert self._stop is not None
+        await self._stop.wait()  # accept, read nothing, answer nothing until the upstream stops
+        writer.close()
 
 
 def _listening(port: int) -> bool:

@@ -1,0 +1,34 @@
+"""Packaging guards: every package folder is listed in pyproject; the engine never imports mitmproxy."""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_every_package_folder_is_listed():
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"palaryn_proxy.addons"}
+    for init in (ROOT / "palaryn_proxy").rglob("__init__.py"):
+        found.add(".".join(init.parent.relative_to(ROOT).parts))
+    assert found == listed
+
+
+def test_engine_never_imports_mitmproxy():
+    allowed = {ROOT / "palaryn_proxy" / "server.py"}
+    offenders = []
+    for path in (ROOT / "palaryn_proxy").rglob("*.py"):
+        if path in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
+            if any(n == "mitmproxy" or n.startswith("mitmproxy.") for n in names):
+                offenders.append(str(path.relative_to(ROOT)))
+    assert not offenders
