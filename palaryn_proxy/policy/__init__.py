@@ -14,7 +14,6 @@ from palaryn_proxy.policy.model import (
     PolicyContext,
     PolicyResult,
     ReportHit,
-    capability_for_method,
 )
 from palaryn_proxy.policy.transforms import Transform, TransformOp, apply_transforms
 
@@ -30,7 +29,6 @@ __all__ = [
     "Transform",
     "TransformOp",
     "apply_transforms",
-    "capability_for_method",
     "load_pack",
     "load_packs",
     "parse_pack",
