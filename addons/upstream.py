@@ -13,6 +13,7 @@ from palaryn_proxy.runtime import Runtime
 
 log = logging.getLogger("palaryn")
 WATCHDOG = "upstream_watchdog"
+WEBSOCKET_KEEP = 16
 
 
 class UpstreamStage:
@@ -60,6 +61,12 @@ class UpstreamStage:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         self._disarm(flow)
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        """mitmproxy keeps every message of a WebSocket for its lifetime; keep only the newest few."""
+        assert flow.websocket is not None
+        if len(flow.websocket.messages) > WEBSOCKET_KEEP:
+            del flow.websocket.messages[:-WEBSOCKET_KEEP]
 
     def error(self, flow: http.HTTPFlow) -> None:
         self._disarm(flow)

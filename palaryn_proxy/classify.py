@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+from palaryn_proxy.mcp import McpRequest, parse_jsonrpc
 from palaryn_proxy.types import Capability, Kind
 
 _CAPABILITY_BY_METHOD = {
@@ -16,7 +15,7 @@ _CAPABILITY_BY_METHOD = {
     "DELETE": Capability.DELETE,
 }
 HTTP_TOOL = "http.request"
-_MCP_SNIFF_BYTES = 64
+_JSONRPC_MARKER_WINDOW = 4096
 
 
 def capability_for(method: str) -> Capability:
@@ -24,36 +23,22 @@ def capability_for(method: str) -> Capability:
     return _CAPABILITY_BY_METHOD.get(method.upper(), Capability.ADMIN)
 
 
-def mcp_tool(body: bytes | None, content_type: str) -> str | None:
-    """If the body is a JSON-RPC 2.0 call, its MCP tool name (tools/call) or method; else None.
+def mcp_request(body: bytes | None, content_type: str) -> McpRequest | None:
+    """The JSON-RPC 2.0 (MCP) calls in a request body, or None.
 
-    Only JSON bodies that declare `"jsonrpc"` near the start are parsed, so ordinary JSON costs a prefix check.
+    Only JSON bodies that mention `jsonrpc` near the start are parsed, so ordinary JSON costs a prefix check.
     """
-    if not body or "json" not in content_type.lower():
+    if not body or "json" not in content_type.lower() or b"jsonrpc" not in body[:_JSONRPC_MARKER_WINDOW]:
         return None
-    head = body[:_MCP_SNIFF_BYTES].lstrip()
-    if not head.startswith((b"{", b"[")) or b"jsonrpc" not in body[:4096]:
-        return None
-    try:
-        msg = json.loads(body)
-    except ValueError:
-        return None
-    if isinstance(msg, list) and msg and isinstance(msg[0], dict):
-        msg = msg[0]
-    if not isinstance(msg, dict) or msg.get("jsonrpc") != "2.0" or not isinstance(msg.get("method"), str):
-        return None
-    if msg["method"] == "tools/call":
-        params = msg.get("params")
-        name = params.get("name") if isinstance(params, dict) else None
-        return str(name) if isinstance(name, str) and name else "tools/call"
-    return msg["method"]
+    request = parse_jsonrpc(body)
+    return request if request is not None and request.calls else None
 
 
 def classify(is_llm: bool, body: bytes | None, content_type: str) -> tuple[Kind, str]:
     """(kind, tool) for a request whose LLM-ness the provider registry already decided."""
     if is_llm:
         return Kind.LLM, "llm"
-    tool = mcp_tool(body, content_type)
-    if tool is not None:
-        return Kind.MCP, tool
+    mcp = mcp_request(body, content_type)
+    if mcp is not None:
+        return Kind.MCP, mcp.calls[0].policy_tool
     return Kind.HTTP, HTTP_TOOL

@@ -169,3 +169,20 @@ def test_mitmdump_script_loads_the_full_pipeline(tmp_path, upstream, shared_cert
         proc.wait(10)
     records = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert records and records[-1]["decision"] == "deny"
+
+
+def test_mcp_call_is_classified_with_its_tool(proxy, agent_env):
+    call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "search_docs", "arguments": {}}}
+    with httpx.Client(timeout=20) as client:
+        resp = client.post("https://upstream.test/echo", json=call)
+        deleted = client.delete("https://upstream.test/echo")
+    record = proxy.record_for(resp.headers["x-palaryn-request-id"])
+    assert (record["kind"], record["tool"], record["capability"]) == ("mcp", "search_docs", "write")
+    assert proxy.record_for(deleted.headers["x-palaryn-request-id"])["capability"] == "delete"
+
+
+async def test_long_websocket_keeps_echoing(proxy, agent_env):
+    async with websockets.connect("wss://upstream.test/ws", proxy=proxy.env["HTTPS_PROXY"], open_timeout=10) as ws:
+        for i in range(100):
+            await ws.send(f"m{i}")
+            assert await asyncio.wait_for(ws.recv(), 5) == f"echo: m{i}"
