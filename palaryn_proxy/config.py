@@ -124,7 +124,13 @@ KEYS: tuple[Key, ...] = (
         "storage",
         dict,
         {},
-        "Budget/rate-limit/approval storage: {url: sqlite:///..., key_prefix, fail_open}.",
+        "Budget/rate-limit/approval storage: {url: sqlite:///..., key_prefix}.",
+    ),
+    Key(
+        "fail_mode",
+        str,
+        "closed",
+        "When storage is unreachable: closed (refuse LLM calls) or open (let them pass).",
     ),
     Key("budgets", list, [], "Spend limits per scope and period."),
     Key(
@@ -134,8 +140,17 @@ KEYS: tuple[Key, ...] = (
         "Refuse any single LLM call above this cost.",
     ),
     Key("rate_limits", list, [], "Request rate limits per scope."),
-    Key("dlp", dict, {}, "Secret/PII/injection scanning."),
-    Key("policy", dict, {}, "Policy packs."),
+    Key("dlp", dict, {}, "Secret and PII scanning."),
+    Key("injection", dict, {}, "Prompt-injection scanning of what flows back: {action: log|flag|block}."),
+    Key(
+        "policy_packs",
+        list,
+        [],
+        "Policy pack files or shipped pack names (default, dev_fast, prod_strict, llm_only).",
+    ),
+    Key(
+        "approval_hold_seconds", (int, float), 60, "How long a REQUIRE_APPROVAL flow is held for a decision."
+    ),
     Key("ssrf", dict, {}, "SSRF guard."),
     Key("anomaly", dict, {}, "Anomaly detection."),
 )
@@ -276,6 +291,8 @@ def _validate_values(values: dict[str, Any], where: Callable[[str], str]) -> Non
             _hostport(values["metrics_listen"])
         except ValueError as exc:
             raise ConfigError(f"{where('metrics_listen')}: `metrics_listen`: {exc}, or 'off'") from None
+    if values["fail_mode"] not in ("open", "closed"):
+        raise ConfigError(f"{where('fail_mode')}: `fail_mode` must be `open` or `closed`")
     if values["log_level"].lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"{where('log_level')}: `log_level` must be one of debug, info, warning, error")
     for stage in values["fail_open"]:
