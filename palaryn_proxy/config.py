@@ -133,6 +133,13 @@ KEYS: tuple[Key, ...] = (
         "When storage is unreachable: closed (refuse LLM calls) or open (let them pass).",
     ),
     Key("budgets", list, [], "Spend limits per scope and period."),
+    Key("timezone", str, "UTC", "IANA time zone that calendar budget periods and working hours follow."),
+    Key(
+        "budget_reservation_ttl_seconds",
+        (int, float),
+        900,
+        "A reservation never settled (a replica died) expires.",
+    ),
     Key(
         "per_request_max_usd",
         (int, float, str, type(None)),

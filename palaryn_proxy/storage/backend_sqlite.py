@@ -1,0 +1,154 @@
+"""Embedded durable storage: one SQLite file in WAL mode, written from one worker thread, shared across processes."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from palaryn_proxy.errors import StorageError
+from palaryn_proxy.storage import sqlite_ops as ops
+from palaryn_proxy.storage.base import Bucket, Counter, CounterState, HitResult, ReserveResult, SettleResult
+
+T = TypeVar("T")
+
+DEFAULT_BUSY_TIMEOUT_SECONDS = 5.0
+_PURGE_EVERY = 1000
+
+
+def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a settle acknowledged to the caller survives power loss, not just a process crash.
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.executescript(ops.SCHEMA)
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
+
+
+class SqliteStorage:
+    """The `Storage` protocol on one SQLite file.
+
+    Each call runs as one `BEGIN IMMEDIATE` transaction on a dedicated worker thread, so the event loop
+    never blocks on disk and writers in other processes (the CLI, a second proxy) serialise on the file lock.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        key_prefix: str = "palaryn:",
+        *,
+        busy_timeout_seconds: float = DEFAULT_BUSY_TIMEOUT_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._prefix = key_prefix
+        self._clock = clock
+        self._path = path
+        try:
+            self._conn = _connect(path, busy_timeout_seconds)
+        except (sqlite3.Error, OSError) as e:
+            raise StorageError(f"cannot open SQLite store {path!r}: {e}") from e
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="palaryn-sqlite")
+        self._writes = 0
+        self._closed = False
+
+    def _transaction(self, fn: Callable[[sqlite3.Connection, float], T], write: bool) -> T:
+        """Run `fn(conn, now)` in one transaction (immediate when it writes); on the worker thread only."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            result = fn(conn, self._clock())
+            if write:
+                self._writes += 1
+                if self._writes % _PURGE_EVERY == 0:
+                    ops.purge(conn, self._clock())
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    async def _run(self, fn: Callable[[sqlite3.Connection, float], T], write: bool = True) -> T:
+        if self._closed:
+            raise StorageError(f"SQLite store {self._path!r} is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._transaction, fn, write)
+        except sqlite3.Error as e:
+            raise StorageError(f"SQLite store {self._path!r} failed: {e}") from e
+
+    async def reserve(
+        self, reservation_id: str, counters: Sequence[Counter], nanos: int, tokens: int, hold_seconds: float
+    ) -> ReserveResult:
+        def fn(conn: sqlite3.Connection, now: float) -> ReserveResult:
+            until = now + hold_seconds
+            return ops.reserve(conn, self._prefix, reservation_id, counters, (nanos, tokens), until, now)
+
+        return await self._run(fn)
+
+    async def settle(
+        self, reservation_id: str, counters: Sequence[Counter], nanos: int, tokens: int
+    ) -> SettleResult:
+        def fn(conn: sqlite3.Connection, now: float) -> SettleResult:
+            return ops.settle(conn, self._prefix, reservation_id, counters, (nanos, tokens), now)
+
+        return await self._run(fn)
+
+    async def release(self, reservation_id: str, counters: Sequence[Counter]) -> bool:
+        return await self._run(
+            lambda conn, now: ops.release(conn, self._prefix, reservation_id, counters, now)
+        )
+
+    async def counter(self, key: str) -> CounterState:
+        return await self._run(lambda conn, now: ops.counter(conn, self._prefix, key, now), write=False)
+
+    async def counters(self, prefix: str) -> dict[str, CounterState]:
+        return await self._run(lambda conn, now: ops.counters(conn, self._prefix, prefix, now), write=False)
+
+    async def reset(self, key: str) -> None:
+        await self._run(lambda conn, now: ops.reset(conn, self._prefix, key))
+
+    async def hit(self, buckets: Sequence[Bucket]) -> HitResult:
+        return await self._run(lambda conn, now: ops.hit(conn, self._prefix, buckets, now))
+
+    async def correct(self, key: str, window_seconds: float, stamp: float, delta: int) -> None:
+        await self._run(
+            lambda conn, now: ops.correct(conn, self._prefix, key, window_seconds, stamp, delta, now)
+        )
+
+    async def put(
+        self, key: str, value: str, ttl_seconds: float | None = None, *, only_if_absent: bool = False
+    ) -> bool:
+        def fn(conn: sqlite3.Connection, now: float) -> bool:
+            expire_at = None if ttl_seconds is None else now + ttl_seconds
+            return ops.put(conn, self._prefix + key, value, expire_at, only_if_absent, now)
+
+        return await self._run(fn)
+
+    async def get(self, key: str) -> str | None:
+        return await self._run(lambda conn, now: ops.get(conn, self._prefix + key, now), write=False)
+
+    async def delete(self, key: str) -> bool:
+        return await self._run(lambda conn, now: ops.delete(conn, self._prefix + key, now))
+
+    async def ping(self) -> None:
+        await self._run(lambda conn, now: conn.execute("SELECT 1").fetchone(), write=False)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._executor.shutdown, True)
+        self._conn.close()

@@ -1,0 +1,231 @@
+"""The SQLite backend's transactions as plain functions on a connection (called only from its worker thread)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from palaryn_proxy.storage._rules import admits, retry_after, window_admits
+from palaryn_proxy.storage.base import (
+    FINISHED_GRACE_SECONDS,
+    Bucket,
+    Counter,
+    CounterState,
+    HitResult,
+    ReserveResult,
+    SettleResult,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters (
+    key TEXT PRIMARY KEY, spent_nanos INTEGER NOT NULL DEFAULT 0,
+    spent_tokens INTEGER NOT NULL DEFAULT 0, expire_at REAL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS holds (
+    key TEXT NOT NULL, rid TEXT NOT NULL, nanos INTEGER NOT NULL, tokens INTEGER NOT NULL,
+    until REAL NOT NULL, PRIMARY KEY (key, rid)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS finished (rid TEXT PRIMARY KEY, forget_at REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rate_log (
+    id INTEGER PRIMARY KEY, key TEXT NOT NULL, stamp REAL NOT NULL, cost INTEGER NOT NULL,
+    expire_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rate_log_key_stamp ON rate_log (key, stamp);
+CREATE INDEX IF NOT EXISTS rate_log_expire ON rate_log (expire_at);
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expire_at REAL) WITHOUT ROWID;
+"""
+
+
+def _drop_if_ended(conn: sqlite3.Connection, key: str, now: float) -> None:
+    row = conn.execute("SELECT expire_at FROM counters WHERE key = ?", (key,)).fetchone()
+    if row is not None and row[0] is not None and row[0] <= now:
+        conn.execute("DELETE FROM counters WHERE key = ?", (key,))
+        conn.execute("DELETE FROM holds WHERE key = ?", (key,))
+
+
+def _state(conn: sqlite3.Connection, key: str, now: float, skip: str = "") -> CounterState:
+    row = conn.execute(
+        "SELECT spent_nanos, spent_tokens FROM counters WHERE key = ? AND (expire_at IS NULL OR expire_at > ?)",
+        (key, now),
+    ).fetchone()
+    held = conn.execute(
+        "SELECT COALESCE(SUM(nanos), 0), COALESCE(SUM(tokens), 0) FROM holds"
+        " WHERE key = ? AND until > ? AND rid != ?",
+        (key, now, skip),
+    ).fetchone()
+    spent = row if row is not None else (0, 0)
+    return CounterState(spent[0], spent[1], held[0], held[1])
+
+
+def _touch(conn: sqlite3.Connection, counter: Counter, key: str) -> None:
+    conn.execute(
+        "INSERT INTO counters (key, expire_at) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET expire_at = COALESCE(excluded.expire_at, counters.expire_at)",
+        (key, counter.expire_at),
+    )
+
+
+def _is_finished(conn: sqlite3.Connection, rid: str, now: float) -> bool:
+    row = conn.execute("SELECT forget_at FROM finished WHERE rid = ?", (rid,)).fetchone()
+    return row is not None and row[0] > now
+
+
+def reserve(
+    conn: sqlite3.Connection,
+    prefix: str,
+    rid: str,
+    counters: Sequence[Counter],
+    amount: tuple[int, int],
+    until: float,
+    now: float,
+) -> ReserveResult:
+    if _is_finished(conn, rid, now):
+        return ReserveResult(False, ())
+    keys = [prefix + c.key for c in counters]
+    for key in keys:
+        _drop_if_ended(conn, key, now)
+        conn.execute("DELETE FROM holds WHERE key = ? AND until <= ?", (key, now))
+    states = tuple(_state(conn, key, now, skip=rid) for key in keys)
+    for i, (counter, state) in enumerate(zip(counters, states, strict=True)):
+        if not admits(counter, state, *amount):
+            return ReserveResult(False, states, i)
+    for counter, key in zip(counters, keys, strict=True):
+        _touch(conn, counter, key)
+        conn.execute(
+            "INSERT OR REPLACE INTO holds (key, rid, nanos, tokens, until) VALUES (?, ?, ?, ?, ?)",
+            (key, rid, amount[0], amount[1], until),
+        )
+    return ReserveResult(True, states)
+
+
+def _mark_finished(conn: sqlite3.Connection, rid: str, now: float) -> bool:
+    if _is_finished(conn, rid, now):
+        return False
+    conn.execute(
+        "INSERT OR REPLACE INTO finished (rid, forget_at) VALUES (?, ?)", (rid, now + FINISHED_GRACE_SECONDS)
+    )
+    return True
+
+
+def settle(
+    conn: sqlite3.Connection,
+    prefix: str,
+    rid: str,
+    counters: Sequence[Counter],
+    amount: tuple[int, int],
+    now: float,
+) -> SettleResult:
+    if not _mark_finished(conn, rid, now):
+        return SettleResult(False)
+    spent = []
+    for counter in counters:
+        key = prefix + counter.key
+        _drop_if_ended(conn, key, now)
+        _touch(conn, counter, key)
+        conn.execute("DELETE FROM holds WHERE key = ? AND rid = ?", (key, rid))
+        row = conn.execute(
+            "UPDATE counters SET spent_nanos = spent_nanos + ?, spent_tokens = spent_tokens + ?"
+            " WHERE key = ? RETURNING spent_nanos, spent_tokens",
+            (amount[0], amount[1], key),
+        ).fetchone()
+        spent.append((row[0], row[1]))
+    return SettleResult(True, tuple(spent))
+
+
+def release(conn: sqlite3.Connection, prefix: str, rid: str, counters: Sequence[Counter], now: float) -> bool:
+    if not _mark_finished(conn, rid, now):
+        return False
+    for counter in counters:
+        conn.execute("DELETE FROM holds WHERE key = ? AND rid = ?", (prefix + counter.key, rid))
+    return True
+
+
+def counter(conn: sqlite3.Connection, prefix: str, key: str, now: float) -> CounterState:
+    return _state(conn, prefix + key, now)
+
+
+def counters(conn: sqlite3.Connection, prefix: str, key_prefix: str, now: float) -> dict[str, CounterState]:
+    full = prefix + key_prefix
+    rows = conn.execute(
+        "SELECT key FROM counters WHERE substr(key, 1, ?) = ? AND (expire_at IS NULL OR expire_at > ?)",
+        (len(full), full, now),
+    ).fetchall()
+    return {row[0][len(prefix) :]: _state(conn, row[0], now) for row in rows}
+
+
+def reset(conn: sqlite3.Connection, prefix: str, key: str) -> None:
+    conn.execute("DELETE FROM counters WHERE key = ?", (prefix + key,))
+    conn.execute("DELETE FROM holds WHERE key = ?", (prefix + key,))
+
+
+def hit(conn: sqlite3.Connection, prefix: str, buckets: Sequence[Bucket], now: float) -> HitResult:
+    totals = []
+    for b in buckets:
+        row = conn.execute(
+            "SELECT COALESCE(SUM(cost), 0) FROM rate_log WHERE key = ? AND stamp > ?",
+            (prefix + b.key, now - b.window_seconds),
+        ).fetchone()
+        totals.append(row[0])
+    remaining = min((max(b.limit - t, 0) for b, t in zip(buckets, totals, strict=True)), default=0)
+    for i, (b, total) in enumerate(zip(buckets, totals, strict=True)):
+        if not window_admits(total, b.cost, b.limit):
+            entries = conn.execute(
+                "SELECT stamp, cost FROM rate_log WHERE key = ? AND stamp > ? ORDER BY stamp, id",
+                (prefix + b.key, now - b.window_seconds),
+            ).fetchall()
+            wait = retry_after(entries, total, b.cost, b.limit, b.window_seconds, now)
+            return HitResult(False, wait, remaining, now, i)
+    for b in buckets:
+        conn.execute(
+            "INSERT INTO rate_log (key, stamp, cost, expire_at) VALUES (?, ?, ?, ?)",
+            (prefix + b.key, now, b.cost, now + b.window_seconds),
+        )
+    remaining = min((max(b.limit - t - b.cost, 0) for b, t in zip(buckets, totals, strict=True)), default=0)
+    return HitResult(True, 0.0, remaining, now)
+
+
+def correct(
+    conn: sqlite3.Connection, prefix: str, key: str, window: float, stamp: float, delta: int, now: float
+) -> None:
+    if stamp > now - window:
+        conn.execute(
+            "INSERT INTO rate_log (key, stamp, cost, expire_at) VALUES (?, ?, ?, ?)",
+            (prefix + key, stamp, delta, stamp + window),
+        )
+
+
+def put(
+    conn: sqlite3.Connection, key: str, value: str, expire_at: float | None, nx: bool, now: float
+) -> bool:
+    if nx and get(conn, key, now) is not None:
+        return False
+    conn.execute(
+        "INSERT OR REPLACE INTO kv (key, value, expire_at) VALUES (?, ?, ?)", (key, value, expire_at)
+    )
+    return True
+
+
+def get(conn: sqlite3.Connection, key: str, now: float) -> str | None:
+    row = conn.execute(
+        "SELECT value FROM kv WHERE key = ? AND (expire_at IS NULL OR expire_at > ?)", (key, now)
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def delete(conn: sqlite3.Connection, key: str, now: float) -> bool:
+    present = get(conn, key, now) is not None
+    conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+    return present
+
+
+def purge(conn: sqlite3.Connection, now: float) -> None:
+    """Drop everything whose window or grace ended (keeps the file small; reads already ignore it)."""
+    conn.execute("DELETE FROM holds WHERE until <= ?", (now,))
+    conn.execute(
+        "DELETE FROM holds WHERE key IN (SELECT key FROM counters WHERE expire_at <= ?)",
+        (now,),
+    )
+    conn.execute("DELETE FROM counters WHERE expire_at <= ?", (now,))
+    conn.execute("DELETE FROM finished WHERE forget_at <= ?", (now,))
+    conn.execute("DELETE FROM rate_log WHERE expire_at <= ?", (now,))
+    conn.execute("DELETE FROM kv WHERE expire_at <= ?", (now,))

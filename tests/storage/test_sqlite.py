@@ -1,0 +1,91 @@
+"""SQLite-only guarantees: durable across reopen, readable from another process, StorageError when locked."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from palaryn_proxy.errors import StorageError
+from palaryn_proxy.storage import Counter, CounterState, open_storage
+from palaryn_proxy.storage.backend_sqlite import SqliteStorage
+
+USD = 10**9
+
+READER = """
+import asyncio, json, sys
+from palaryn_proxy.storage import open_storage
+
+async def main():
+    store = open_storage(sys.argv[1])
+    state = await store.counter("budget:day")
+    listed = await store.counters("budget:")
+    await store.close()
+    print(json.dumps({"spent": state.spent_nanos, "reserved": state.reserved_nanos, "keys": sorted(listed)}))
+
+asyncio.run(main())
+"""
+
+
+async def test_another_process_sees_what_the_proxy_wrote(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path}/palaryn.db"
+    store = open_storage(url)
+    c = Counter("budget:day", limit_nanos=10 * USD)
+    try:
+        await store.reserve("settled", [c], 2 * USD, 1, 60)
+        await store.settle("settled", [c], USD, 1)
+        await store.reserve("open", [c], 3 * USD, 1, 60)
+        # The proxy keeps running (connection open) while the CLI reads from a separate process.
+        out = subprocess.run([sys.executable, "-c", READER, url], capture_output=True, text=True, check=True)
+        assert json.loads(out.stdout) == {"spent": USD, "reserved": 3 * USD, "keys": ["budget:day"]}
+    finally:
+        await store.close()
+
+
+async def test_state_survives_close_and_reopen(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path}/p.db"
+    store = open_storage(url)
+    await store.settle("r", [Counter("k")], 5, 6)
+    await store.put("approval", "granted")
+    await store.close()
+    again = open_storage(url)
+    try:
+        assert await again.counter("k") == CounterState(5, 6, 0, 0)
+        assert await again.get("approval") == "granted"
+        assert not (await again.settle("r", [Counter("k")], 5, 6)).applied
+    finally:
+        await again.close()
+    with sqlite3.connect(tmp_path / "p.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_locked_file_raises_storage_error_then_recovers(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    store = SqliteStorage(str(path), busy_timeout_seconds=0.1)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(StorageError, match="locked"):
+            await store.reserve("r", [Counter("c", limit_nanos=USD)], 1, 1, 60)
+        blocker.execute("ROLLBACK")
+        assert (await store.reserve("r", [Counter("c", limit_nanos=USD)], 1, 1, 60)).ok
+    finally:
+        blocker.close()
+        await store.close()
+
+
+async def test_closed_store_raises_storage_error(tmp_path: Path) -> None:
+    store = open_storage(f"sqlite://{tmp_path}/c.db")
+    await store.close()
+    with pytest.raises(StorageError, match="closed"):
+        await store.get("k")
+
+
+def test_unopenable_path_raises_storage_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(StorageError, match="cannot open"):
+        open_storage(f"sqlite://{tmp_path}/file/palaryn.db")
