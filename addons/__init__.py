@@ -17,13 +17,18 @@ def pipeline(runtime: Runtime) -> list[Any]:
     from palaryn_proxy.addons.classify import ClassifyStage
     from palaryn_proxy.addons.identity import IdentityStage
     from palaryn_proxy.addons.upstream import UpstreamStage
+    from palaryn_proxy.addons.usage import UsageStage
+    from palaryn_proxy.llm import LlmAccountant
 
     audit = AuditStage(runtime)
     runtime.stages["audit"] = audit
+    accountant = LlmAccountant(runtime.config, runtime.metrics)
+    runtime.registry = accountant.registry
     return [
         IdentityStage(runtime),  # who: 407, actor/workspace/task/tags, request id
         ClassifyStage(runtime),  # llm / mcp / http, provider adapter, tool
         BlocklistStage(runtime),  # block_domains -> 403
+        UsageStage(runtime, accountant),  # LLM request parsing, stream taps, usage and cost
         UpstreamStage(runtime),  # host overrides, upstream deadline (last request-phase stage)
         audit,  # request id header, one audit record per flow, metrics
     ]

@@ -378,16 +378,6 @@ def parse_identity(raw: Mapping[str, Any]) -> IdentityConfig:
     )
 
 
-SectionValidator = Callable[[Config], None]
-_section_validators: list[SectionValidator] = []
-
-
-def register_section_validator(fn: SectionValidator) -> SectionValidator:
-    """Stages register a validator so `load_config` (and `config check`) reports their errors at load time."""
-    _section_validators.append(fn)
-    return fn
-
-
 def load_config(
     path: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -425,8 +415,9 @@ def load_config(
     except ConfigError as exc:
         raise ConfigError(f"{where('identity')}: {exc}") from None
     config = Config(values=values, source=source, identity=identity)
-    for validate in _section_validators:
-        validate(config)
+    from palaryn_proxy import sections  # the stages' own parsers; imported late, they import this module
+
+    sections.validate(config)
     return config
 
 

@@ -47,6 +47,21 @@ class Metrics:
         self.audit_records = Counter(
             "palaryn_audit_records", "Audit records written.", registry=self.registry
         )
+        llm = ["provider", "model"]
+        self.llm_requests = Counter("palaryn_llm_requests", "LLM calls by provider, model and HTTP status.",
+                                    [*llm, "status"], registry=self.registry)
+        self.llm_tokens = Counter("palaryn_llm_tokens",
+                                  "LLM tokens by type: input, output, cache_read, cache_write, reasoning.",
+                                  [*llm, "type"], registry=self.registry)
+        self.llm_cost = Counter("palaryn_llm_cost_usd", "LLM spend in US dollars.", llm, registry=self.registry)
+        self.llm_ttft = Histogram("palaryn_llm_time_to_first_token_seconds",
+                                  "Request start to the first generated token of a stream.", ["provider"],
+                                  buckets=DURATION_BUCKETS, registry=self.registry)
+        self.unpriced = Counter("palaryn_unpriced_requests", "LLM calls whose model has no known price.",
+                                ["provider"], registry=self.registry)
+        self.estimated = Counter("palaryn_llm_estimated_usage",
+                                 "LLM calls whose usage was estimated because none was reported.",
+                                 ["provider"], registry=self.registry)
 
     def observe_flow(
         self, kind: str, decision: str, seconds: float, actor: str = "", workspace: str = ""

@@ -15,27 +15,9 @@ from typing import Any
 
 import yaml
 
-from e2e.upstream import Upstream, free_port
+from e2e.upstream import TEST_HOSTS, Upstream, free_port
 
 BIN = Path(sys.executable).parent / "palaryn-proxy"
-TEST_HOSTS_TO_HTTPS = [
-    "upstream.test",
-    "blocked.test",
-    "api.openai.com",
-    "api.anthropic.com",
-    "generativelanguage.googleapis.com",
-    "bedrock-runtime.us-east-1.amazonaws.com",
-    "api.mistral.ai",
-    "api.groq.com",
-    "api.deepseek.com",
-    "api.x.ai",
-    "openrouter.ai",
-    "api.together.xyz",
-    "api.fireworks.ai",
-    "api.cohere.com",
-    "myres.openai.azure.com",
-    "us-central1-aiplatform.googleapis.com",
-]
 
 
 @dataclass
@@ -120,10 +102,13 @@ def parse_exports(text: str) -> dict[str, str]:
 
 
 def write_config(path: Path, upstream: Upstream, extra: dict[str, Any]) -> dict[str, Any]:
-    overrides = {h: f"127.0.0.1:{upstream.https_port}" for h in TEST_HOSTS_TO_HTTPS}
+    # Every test host resolves to the fake upstream; plain-HTTP hosts to its HTTP port.
+    overrides = {h: f"127.0.0.1:{upstream.https_port}" for h in TEST_HOSTS if not h.startswith("*")}
     overrides.update(
         {
             "plain.test": f"127.0.0.1:{upstream.http_port}",
+            "ollama.test": f"127.0.0.1:{upstream.http_port}",
+            "vllm.test": f"127.0.0.1:{upstream.http_port}",
             "reset.test": f"127.0.0.1:{upstream.reset_port}",
             "hang.test": f"127.0.0.1:{upstream.hang_port}",
         }

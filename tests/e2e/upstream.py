@@ -49,6 +49,13 @@ TEST_HOSTS = [
     "api.cohere.com",
     "us-central1-aiplatform.googleapis.com",
     "aiplatform.googleapis.com",
+    "us-east5-aiplatform.googleapis.com",
+    "contoso.openai.azure.com",
+    "bedrock-runtime.eu-west-1.amazonaws.com",
+    "bedrock-runtime.us-west-2.amazonaws.com",
+    "ollama.test",
+    "vllm.test",
+    "sse.test",
 ]
 
 
@@ -220,6 +227,23 @@ class UpstreamApp:
             )
             await asyncio.sleep(delay)
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+
+    def serve_fixture(self, path: str, body: bytes, content_type: str, chunks: int = 3, delay: float = 0.0,
+                      headers: list[tuple[str, str]] | None = None, status: int = 200) -> None:
+        """Answer `path` with `body`, sent in `chunks` writes `delay` seconds apart (a stream, when > 1)."""
+
+        async def handler(scope: Scope, request_body: bytes, send: Send) -> None:
+            hdrs = [(b"content-type", content_type.encode())]
+            hdrs += [(k.encode(), v.encode()) for k, v in (headers or [])]
+            await send({"type": "http.response.start", "status": status, "headers": hdrs})
+            size = max(1, -(-len(body) // max(1, chunks)))
+            for i in range(0, len(body), size):
+                await send({"type": "http.response.body", "body": body[i : i + size], "more_body": True})
+                if delay:
+                    await asyncio.sleep(delay)
+            await send({"type": "http.response.body", "body": b""})
+
+        self.routes[path] = handler
 
     async def _websocket(self, receive: Receive, send: Send) -> None:
         while True:

@@ -1,0 +1,104 @@
+"""LLM accounting: from a parsed request and response to normalised usage (exact or estimated) and cost.
+
+The adapters (palaryn_proxy.providers) read what the provider reported; this module fills the gaps with
+offline tiktoken estimates (marked `estimated`), prices the result and counts it in the metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from palaryn_proxy.config import Config
+from palaryn_proxy.errors import ConfigError
+from palaryn_proxy.metrics import Metrics
+from palaryn_proxy.pricing import PriceBook, UnpricedModels, default_max_output_tokens
+from palaryn_proxy.providers.base import LLMRequest, LLMResult
+from palaryn_proxy.providers.registry import ProviderRegistry
+from palaryn_proxy.tokens import count_tokens, estimate_prompt_tokens
+from palaryn_proxy.types import FlowState, Reason, Usage
+
+log = logging.getLogger("palaryn")
+OTHER_MODEL = "other"  # metric label for models without a known price: keeps label values bounded
+# Above this much text, estimation runs in a worker thread instead of on the event loop.
+THREAD_ESTIMATE_CHARS = 50_000
+_TOKEN_TYPES = ("input", "output", "cache_read", "cache_write", "reasoning")
+
+
+def pricing_overrides(config: Config) -> Mapping[str, Any] | None:
+    section = config.pricing or {}
+    unknown = set(section) - {"overrides"}
+    if unknown:
+        raise ConfigError(f"`pricing.{sorted(unknown)[0]}` is not a known key; the only key is `overrides`")
+    return section.get("overrides")
+
+
+def estimation_size(req: LLMRequest, result: LLMResult) -> int:
+    return len(req.prompt_text) + len(result.output_text)
+
+
+def estimate_usage(req: LLMRequest, result: LLMResult) -> Usage:
+    """Offline estimate of a call's usage: prompt from the request, completion from the generated text."""
+    model = result.model or req.model
+    return Usage(
+        input_tokens=estimate_prompt_tokens(req.prompt_text, model) if req.prompt_text else 0,
+        output_tokens=count_tokens(result.output_text, model) if result.output_text else 0,
+        estimated=True,
+    )
+
+
+class LlmAccountant:
+    """Built once per proxy; `settle` is called once per LLM flow when its response has ended."""
+
+    def __init__(self, config: Config, metrics: Metrics):
+        self.registry = ProviderRegistry.from_config(config.providers)
+        self.prices = PriceBook(pricing_overrides(config))
+        self.unpriced = UnpricedModels()
+        self.metrics = metrics
+        self.force_stream_usage = bool(config.force_stream_usage)
+
+    def needs_estimate(self, result: LLMResult) -> bool:
+        """No usage reported, yet the call generated (or at least was billed for) something."""
+        return result.usage is None and result.error is None
+
+    def settle(self, state: FlowState, req: LLMRequest, result: LLMResult, usage: Usage | None) -> None:
+        """Record model, usage and cost on the flow and in the metrics."""
+        state.model = result.model or req.model
+        state.usage = usage
+        if result.problem and (usage is None or usage.estimated):
+            state.note(Reason("usage", "estimated" if usage else "unknown", result.problem))
+        provider = state.provider or req.provider
+        model_label = self._model_label(provider, state.model)
+        self.metrics.llm_requests.labels(provider, model_label, str(state.status or 0)).inc()
+        if usage is None:
+            return
+        if usage.estimated:
+            self.metrics.estimated.labels(provider).inc()
+        counts = (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
+                  usage.reasoning_tokens)
+        for kind, count in zip(_TOKEN_TYPES, counts, strict=True):
+            if count:
+                self.metrics.llm_tokens.labels(provider, model_label, kind).inc(count)
+        cost = self.prices.cost(provider, result.model, req.model, usage)
+        state.cost_usd = cost
+        if cost is None:
+            self.metrics.unpriced.labels(provider).inc()
+            if self.unpriced.first_time(provider, state.model):
+                log.warning("no price known for %s model %r: cost_usd is null (add pricing.overrides)",
+                            provider, state.model)
+        elif cost > 0:
+            self.metrics.llm_cost.labels(provider, model_label).inc(float(cost))
+
+    def worst_case_cost(self, req: LLMRequest) -> tuple[Decimal | None, int]:
+        """(worst-case cost, worst-case tokens) of a request before it goes upstream (for budgets)."""
+        input_tokens = estimate_prompt_tokens(req.prompt_text, req.model) if req.prompt_text else 0
+        max_out = req.max_output_tokens or default_max_output_tokens(req.model)
+        cost = self.prices.worst_case_cost(req.provider, req.model, input_tokens, max_out)
+        return cost, input_tokens + max_out
+
+    def _model_label(self, provider: str, model: str | None) -> str:
+        if model and self.prices.is_known(provider, model):
+            return model
+        return OTHER_MODEL

@@ -1,0 +1,14 @@
+"""Validation of the config sections owned by pipeline stages, run by load_config (and so `config check`)."""
+
+from __future__ import annotations
+
+from palaryn_proxy.config import Config
+from palaryn_proxy.llm import pricing_overrides
+from palaryn_proxy.pricing import PriceBook
+from palaryn_proxy.providers.registry import ProviderRegistry
+
+
+def validate(config: Config) -> None:
+    """Parse every stage's section once; each parser raises ConfigError naming its key and the fix."""
+    ProviderRegistry.from_config(config.providers)
+    PriceBook(pricing_overrides(config))
