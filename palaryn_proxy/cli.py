@@ -19,6 +19,7 @@ from palaryn_proxy.audit import chain_files, read_records, verify
 from palaryn_proxy.config import Config, load_config
 from palaryn_proxy.errors import PalarynError
 from palaryn_proxy.identity import hash_token
+from palaryn_proxy.report import GROUPS, aggregate, parse_since, render_table
 
 _PROXY_FLAGS = ("listen", "mode", "certs_dir", "audit_log", "metrics_listen")
 
@@ -236,6 +237,27 @@ def audit_tail(
                     click.echo(json.dumps(record) if as_json else _format(record), nl=True)
     except KeyboardInterrupt:
         return
+
+
+@main.command(name="usage")
+@proxy_options
+@click.option("--since", default="24h", show_default=True, help="Time window: 30m, 24h, 7d, 2w or 'all'.")
+@click.option("--by", "by", default="actor", show_default=True, type=click.Choice(GROUPS), help="Group rows by.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
+def usage_cmd(since: str, by: str, as_json: bool, **kwargs: Any) -> None:
+    """LLM requests, tokens and cost from the audit log."""
+    import json
+
+    config = _load(kwargs)
+    try:
+        start = parse_since(since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    rows = aggregate(read_records(chain_files(config.audit_log)), by, start)
+    if as_json:
+        click.echo(json.dumps([row.to_dict() for row in rows], indent=2))
+    else:
+        click.echo(render_table(rows, by))
 
 
 if __name__ == "__main__":

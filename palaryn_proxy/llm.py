@@ -60,8 +60,8 @@ class LlmAccountant:
         self.force_stream_usage = bool(config.force_stream_usage)
 
     def needs_estimate(self, result: LLMResult) -> bool:
-        """No usage reported, yet the call generated (or at least was billed for) something."""
-        return result.usage is None and result.error is None
+        """No usage reported, yet the call was billed: it succeeded, or broke off after generating text."""
+        return result.usage is None and (result.error is None or bool(result.output_text))
 
     def settle(self, state: FlowState, req: LLMRequest, result: LLMResult, usage: Usage | None) -> None:
         """Record model, usage and cost on the flow and in the metrics."""
