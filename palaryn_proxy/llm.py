@@ -43,7 +43,7 @@ def estimate_usage(req: LLMRequest, result: LLMResult) -> Usage:
     """Offline estimate of a call's usage: prompt from the request, completion from the generated text."""
     model = result.model or req.model
     return Usage(
-        input_tokens=estimate_prompt_tokens(req.prompt_text, model) if req.prompt_text else 0,
+        input_tokens=estimate_prompt_tokens(req.prompt_text, model, req.message_count) if req.prompt_text else 0,
         output_tokens=count_tokens(result.output_text, model) if result.output_text else 0,
         estimated=True,
     )
@@ -93,7 +93,7 @@ class LlmAccountant:
 
     def worst_case_cost(self, req: LLMRequest) -> tuple[Decimal | None, int]:
         """(worst-case cost, worst-case tokens) of a request before it goes upstream (for budgets)."""
-        input_tokens = estimate_prompt_tokens(req.prompt_text, req.model) if req.prompt_text else 0
+        input_tokens = estimate_prompt_tokens(req.prompt_text, req.model, req.message_count) if req.prompt_text else 0
         max_out = req.max_output_tokens or default_max_output_tokens(req.model)
         cost = self.prices.worst_case_cost(req.provider, req.model, input_tokens, max_out)
         return cost, input_tokens + max_out

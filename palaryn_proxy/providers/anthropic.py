@@ -46,6 +46,7 @@ def messages_request(provider: str, body: bytes, model: str | None = None) -> LL
         stream=stream,
         max_output_tokens=opt_int(data.get("max_tokens")),
         prompt_text=text_of(data.get("system"), data.get("messages"), data.get("tools")),
+        message_count=len(data["messages"]) if isinstance(data.get("messages"), list) else 0,
         stream_shape="sse" if stream else None,
     )
 

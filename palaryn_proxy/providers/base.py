@@ -45,6 +45,7 @@ class LLMRequest:
     stream: bool = False
     max_output_tokens: int | None = None
     prompt_text: str = field(default="", repr=False)  # user content: kept out of reprs and logs
+    message_count: int = 0  # chat messages in the prompt (per-message token overhead when estimating)
     stream_shape: str | None = None  # "sse" | "ndjson" | "json_array" | "eventstream" | None
     deployment: str | None = None
     api_version: str | None = None  # Azure's `api-version` query parameter

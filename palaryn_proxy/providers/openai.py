@@ -112,6 +112,7 @@ def openai_request(
         stream=stream,
         max_output_tokens=max_out,
         prompt_text=prompt,
+        message_count=_count(data.get("messages") if api == "chat.completions" else data.get("input")),
         stream_shape="sse" if stream else None,
         deployment=deployment,
         api_version=api_version,
@@ -346,3 +347,10 @@ def add_stream_usage_option(req: LLMRequest, body: bytes) -> bytes | None:
         return None
     data["stream_options"] = {**options, "include_usage": True}
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _count(value: object) -> int:
+    """How many messages a chat prompt holds (a plain string input counts as one)."""
+    if isinstance(value, list):
+        return len(value)
+    return 1 if isinstance(value, str) and value else 0

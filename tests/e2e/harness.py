@@ -54,6 +54,12 @@ class Proxy:
                 return records
             time.sleep(0.05)
 
+    def next_record(self, before: int, timeout: float = 10.0) -> dict[str, Any]:
+        """The first record written after `before` records existed (for clients that hide headers)."""
+        records = self.wait_records(before + 1, timeout)
+        assert len(records) > before, "no new audit record"
+        return records[before]
+
     def record_for(self, request_id: str, timeout: float = 10.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
