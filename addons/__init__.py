@@ -14,8 +14,10 @@ def pipeline(runtime: Runtime) -> list[Any]:
     """The stages, in order. Each hook runs through this list top to bottom."""
     from palaryn_proxy.addons.audit import AuditStage
     from palaryn_proxy.addons.blocklist import BlocklistStage
+    from palaryn_proxy.addons.budget import BudgetStage
     from palaryn_proxy.addons.classify import ClassifyStage
     from palaryn_proxy.addons.identity import IdentityStage
+    from palaryn_proxy.addons.ratelimit import RateLimitStage
     from palaryn_proxy.addons.upstream import UpstreamStage
     from palaryn_proxy.addons.usage import UsageStage
     from palaryn_proxy.llm import LlmAccountant
@@ -28,7 +30,11 @@ def pipeline(runtime: Runtime) -> list[Any]:
         IdentityStage(runtime),  # who: 407, actor/workspace/task/tags, request id
         ClassifyStage(runtime),  # llm / mcp / http, provider adapter, tool
         BlocklistStage(runtime),  # block_domains -> 403
-        UsageStage(runtime, accountant),  # LLM request parsing, stream taps, usage and cost
+        UsageStage(runtime, accountant),
+        RateLimitStage(runtime, accountant),  # requests / tokens per minute -> 429
+        BudgetStage(
+            runtime, accountant
+        ),  # reserve worst case -> 402; cut overspending streams; settle  # LLM request parsing, stream taps, usage and cost
         UpstreamStage(runtime),  # host overrides, upstream deadline (last request-phase stage)
         audit,  # request id header, one audit record per flow, metrics
     ]

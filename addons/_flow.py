@@ -17,6 +17,7 @@ from palaryn_proxy.types import Decision, FlowState, Reason, Verdict
 
 log = logging.getLogger("palaryn")
 STATE_KEY = "palaryn"
+PROXY_ANSWERED = "proxy_answered"  # the proxy answered this flow itself: nothing went upstream
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -35,6 +36,7 @@ def refuse(flow: http.HTTPFlow, verdict: Verdict, code: str) -> None:
     request_id = state.request_id if state else "unknown"
     if state is not None:
         state.refuse(verdict)
+        state.extra[PROXY_ANSWERED] = True
     message = verdict.reason.message if verdict.reason else verdict.decision.value
     style = state.extra.get("error_style") if state else None
     r = refusals.render(

@@ -9,7 +9,7 @@ from typing import Any
 
 from mitmproxy import http
 
-from palaryn_proxy.addons._flow import guarded, state_of
+from palaryn_proxy.addons._flow import PROXY_ANSWERED, guarded, state_of
 from palaryn_proxy.llm import THREAD_ESTIMATE_CHARS, LlmAccountant, estimate_usage, estimation_size
 from palaryn_proxy.providers.base import LLMRequest, StreamParser, content_shape
 from palaryn_proxy.providers.decoding import ContentDecoder
@@ -93,7 +93,7 @@ class UsageStage:
         """Stream every streaming shape (never buffer first); LLM streams also get a usage parser."""
         state = state_of(flow)
         resp = flow.response
-        if state is None or resp is None or state.blocked_by is not None:
+        if state is None or resp is None or state.extra.get(PROXY_ANSWERED):
             return
         ctype = resp.headers.get("content-type", "")
         req: LLMRequest | None = state.extra.get(LLM_REQUEST)
@@ -119,7 +119,12 @@ class UsageStage:
     async def _settle(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
         req: LLMRequest | None = state.extra.get(LLM_REQUEST) if state is not None else None
-        if state is None or req is None or state.extra.get("usage_settled") or state.blocked_by is not None:
+        if (
+            state is None
+            or req is None
+            or state.extra.get("usage_settled")
+            or state.extra.get(PROXY_ANSWERED)
+        ):
             return
         state.extra["usage_settled"] = True
         if flow.response is not None:
@@ -134,8 +139,9 @@ class UsageStage:
         elif flow.response is not None and not flow.response.stream:
             resp = flow.response
             body = resp.get_content(strict=False) or b""
-            result = state.extra["adapter"].parse_response(req, resp.status_code,
-                                                            resp.headers.get("content-type", ""), body)
+            result = state.extra["adapter"].parse_response(
+                req, resp.status_code, resp.headers.get("content-type", ""), body
+            )
         else:
             return
         usage = result.usage
@@ -148,5 +154,3 @@ async def _estimate(req: LLMRequest, result: Any) -> Any:
     if estimation_size(req, result) > THREAD_ESTIMATE_CHARS:
         return await asyncio.to_thread(estimate_usage, req, result)
     return estimate_usage(req, result)
-
-

@@ -239,10 +239,68 @@ def audit_tail(
         return
 
 
+@main.group(name="budget")
+def budget_group() -> None:
+    """Budgets in the shared storage (what the running proxy enforces)."""
+
+
+async def _with_budgets(config: Config, action: Callable[[Any], Any]) -> Any:
+    from palaryn_proxy.budget import BudgetEngine, parse_budget_config
+    from palaryn_proxy.storage import open_storage, parse_storage_config
+
+    budgets = parse_budget_config(config.values)
+    if not budgets.budgets:
+        raise click.ClickException("no budgets are configured (config key `budgets`)")
+    storage_config = parse_storage_config(config.values)
+    storage = open_storage(storage_config.url, key_prefix=storage_config.key_prefix)
+    try:
+        return await action(BudgetEngine(budgets, storage))
+    finally:
+        await storage.close()
+
+
+@budget_group.command(name="status")
+@proxy_options
+@click.option("--actor", help="Only the budgets that apply to this actor.")
+@click.option("--workspace", help="Only the budgets that apply to this workspace.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
+def budget_status(actor: str | None, workspace: str | None, as_json: bool, **kwargs: Any) -> None:
+    """Each applicable budget: limit, spent, reserved, remaining and when its period resets."""
+    import json
+
+    config = _load(kwargs)
+    try:
+        rows = asyncio.run(_with_budgets(config, lambda e: e.status(actor=actor, workspace=workspace)))
+    except PalarynError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps([row.to_dict() for row in rows], indent=2))
+        return
+    for row in rows:
+        data = row.to_dict()
+        click.echo(f"{row.describe()}; resets {data['resets_at'] or 'never'}")
+
+
+@budget_group.command(name="reset")
+@proxy_options
+@click.argument("budget")
+@click.option("--scope-value", help="Only this actor / workspace / task (default: every value).")
+def budget_reset(budget: str, scope_value: str | None, **kwargs: Any) -> None:
+    """Zero a budget's current period."""
+    config = _load(kwargs)
+    try:
+        count = asyncio.run(_with_budgets(config, lambda e: e.reset(budget, scope_value)))
+    except PalarynError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"reset {count} counter(s) of budget {budget!r}")
+
+
 @main.command(name="usage")
 @proxy_options
 @click.option("--since", default="24h", show_default=True, help="Time window: 30m, 24h, 7d, 2w or 'all'.")
-@click.option("--by", "by", default="actor", show_default=True, type=click.Choice(GROUPS), help="Group rows by.")
+@click.option(
+    "--by", "by", default="actor", show_default=True, type=click.Choice(GROUPS), help="Group rows by."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
 def usage_cmd(since: str, by: str, as_json: bool, **kwargs: Any) -> None:
     """LLM requests, tokens and cost from the audit log."""

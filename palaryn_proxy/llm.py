@@ -43,7 +43,9 @@ def estimate_usage(req: LLMRequest, result: LLMResult) -> Usage:
     """Offline estimate of a call's usage: prompt from the request, completion from the generated text."""
     model = result.model or req.model
     return Usage(
-        input_tokens=estimate_prompt_tokens(req.prompt_text, model, req.message_count) if req.prompt_text else 0,
+        input_tokens=estimate_prompt_tokens(req.prompt_text, model, req.message_count)
+        if req.prompt_text
+        else 0,
         output_tokens=count_tokens(result.output_text, model) if result.output_text else 0,
         estimated=True,
     )
@@ -76,8 +78,13 @@ class LlmAccountant:
             return
         if usage.estimated:
             self.metrics.estimated.labels(provider).inc()
-        counts = (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
-                  usage.reasoning_tokens)
+        counts = (
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+            usage.reasoning_tokens,
+        )
         for kind, count in zip(_TOKEN_TYPES, counts, strict=True):
             if count:
                 self.metrics.llm_tokens.labels(provider, model_label, kind).inc(count)
@@ -86,17 +93,45 @@ class LlmAccountant:
         if cost is None:
             self.metrics.unpriced.labels(provider).inc()
             if self.unpriced.first_time(provider, state.model):
-                log.warning("no price known for %s model %r: cost_usd is null (add pricing.overrides)",
-                            provider, state.model)
+                log.warning(
+                    "no price known for %s model %r: cost_usd is null (add pricing.overrides)",
+                    provider,
+                    state.model,
+                )
         elif cost > 0:
             self.metrics.llm_cost.labels(provider, model_label).inc(float(cost))
 
     def worst_case_cost(self, req: LLMRequest) -> tuple[Decimal | None, int]:
         """(worst-case cost, worst-case tokens) of a request before it goes upstream (for budgets)."""
-        input_tokens = estimate_prompt_tokens(req.prompt_text, req.model, req.message_count) if req.prompt_text else 0
+        input_tokens = (
+            estimate_prompt_tokens(req.prompt_text, req.model, req.message_count) if req.prompt_text else 0
+        )
         max_out = req.max_output_tokens or default_max_output_tokens(req.model)
         cost = self.prices.worst_case_cost(req.provider, req.model, input_tokens, max_out)
         return cost, input_tokens + max_out
+
+    def estimated_tokens(self, req: LLMRequest) -> int:
+        """Tokens a request is charged to rate limits before it runs: prompt estimate + its output cap."""
+        prompt = (
+            estimate_prompt_tokens(req.prompt_text, req.model, req.message_count) if req.prompt_text else 0
+        )
+        return prompt + (req.max_output_tokens or 0)
+
+    def output_allowance(self, req: LLMRequest, remaining_usd: Decimal) -> int | None:
+        """How many output tokens this call may generate before its cost passes `remaining_usd`.
+
+        None when no USD limit applies or the model has no price (nothing to enforce mid-stream).
+        """
+        if not remaining_usd.is_finite():
+            return None
+        prompt = (
+            estimate_prompt_tokens(req.prompt_text, req.model, req.message_count) if req.prompt_text else 0
+        )
+        input_cost = self.prices.cost(req.provider, req.model, None, Usage(input_tokens=prompt))
+        per_million = self.prices.cost(req.provider, req.model, None, Usage(output_tokens=1_000_000))
+        if input_cost is None or not per_million:
+            return None
+        return max(0, int((remaining_usd - input_cost) * 1_000_000 / per_million))
 
     def _model_label(self, provider: str, model: str | None) -> str:
         if model and self.prices.is_known(provider, model):

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -48,20 +48,64 @@ class Metrics:
             "palaryn_audit_records", "Audit records written.", registry=self.registry
         )
         llm = ["provider", "model"]
-        self.llm_requests = Counter("palaryn_llm_requests", "LLM calls by provider, model and HTTP status.",
-                                    [*llm, "status"], registry=self.registry)
-        self.llm_tokens = Counter("palaryn_llm_tokens",
-                                  "LLM tokens by type: input, output, cache_read, cache_write, reasoning.",
-                                  [*llm, "type"], registry=self.registry)
-        self.llm_cost = Counter("palaryn_llm_cost_usd", "LLM spend in US dollars.", llm, registry=self.registry)
-        self.llm_ttft = Histogram("palaryn_llm_time_to_first_token_seconds",
-                                  "Request start to the first generated token of a stream.", ["provider"],
-                                  buckets=DURATION_BUCKETS, registry=self.registry)
-        self.unpriced = Counter("palaryn_unpriced_requests", "LLM calls whose model has no known price.",
-                                ["provider"], registry=self.registry)
-        self.estimated = Counter("palaryn_llm_estimated_usage",
-                                 "LLM calls whose usage was estimated because none was reported.",
-                                 ["provider"], registry=self.registry)
+        self.llm_requests = Counter(
+            "palaryn_llm_requests",
+            "LLM calls by provider, model and HTTP status.",
+            [*llm, "status"],
+            registry=self.registry,
+        )
+        self.llm_tokens = Counter(
+            "palaryn_llm_tokens",
+            "LLM tokens by type: input, output, cache_read, cache_write, reasoning.",
+            [*llm, "type"],
+            registry=self.registry,
+        )
+        self.llm_cost = Counter(
+            "palaryn_llm_cost_usd", "LLM spend in US dollars.", llm, registry=self.registry
+        )
+        self.llm_ttft = Histogram(
+            "palaryn_llm_time_to_first_token_seconds",
+            "Request start to the first generated token of a stream.",
+            ["provider"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.unpriced = Counter(
+            "palaryn_unpriced_requests",
+            "LLM calls whose model has no known price.",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.budget_spent = Gauge(
+            "palaryn_budget_spent_usd",
+            "Settled spend of the budget's latest counter.",
+            ["budget"],
+            registry=self.registry,
+        )
+        self.budget_remaining = Gauge(
+            "palaryn_budget_remaining_usd",
+            "What the budget's latest counter still admits.",
+            ["budget"],
+            registry=self.registry,
+        )
+        self.budget_refusals = Counter(
+            "palaryn_budget_refusals",
+            "LLM calls refused by a budget (402).",
+            ["budget"],
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "palaryn_rate_limited", "Flows refused by a rate limit (429).", ["rule"], registry=self.registry
+        )
+        self.storage_errors = Counter(
+            "palaryn_storage_errors", "Storage failures seen by a stage.", ["stage"], registry=self.registry
+        )
+        self.estimated = Counter(
+            "palaryn_llm_estimated_usage",
+            "LLM calls whose usage was estimated because none was reported.",
+            ["provider"],
+            registry=self.registry,
+        )
 
     def observe_flow(
         self, kind: str, decision: str, seconds: float, actor: str = "", workspace: str = ""

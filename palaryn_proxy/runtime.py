@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from palaryn_proxy.audit import AuditWriter, build_record
+from palaryn_proxy.budget import BudgetEngine, parse_budget_config
 from palaryn_proxy.config import Config
 from palaryn_proxy.hostmatch import HostMatcher
 from palaryn_proxy.identity import IdentityResolver
 from palaryn_proxy.metrics import Metrics
+from palaryn_proxy.ratelimit import RateLimiter, parse_rate_limit_config
+from palaryn_proxy.storage import Storage, StorageConfig, open_storage, parse_storage_config
 from palaryn_proxy.types import FlowState
 
 log = logging.getLogger("palaryn")
@@ -25,14 +28,25 @@ class Runtime:
     block_domains: HostMatcher
     passthrough: HostMatcher
     sensitive_query_keys: frozenset[str]
-    registry: Any = None  # palaryn_proxy.providers.registry.ProviderRegistry once LLM usage is wired
-    stages: dict[str, Any] = field(default_factory=dict)  # engine objects of later stages, by stage name
+    storage_config: StorageConfig
+    storage: Storage | None = None  # opened only when a stage needs shared state
+    budgets: BudgetEngine | None = None
+    rate_limits: RateLimiter | None = None
+    registry: Any = None  # the provider registry, set by the pipeline
+    stages: dict[str, Any] = field(default_factory=dict)  # stage objects that other stages or shutdown need
 
     @classmethod
     def build(cls, config: Config, *, open_audit: bool = True) -> Runtime:
-        audit = (
-            AuditWriter(config.audit_log, config.audit_max_bytes, config.audit_fsync) if open_audit else None
-        )
+        budget_config = parse_budget_config(config.values)
+        rate_config = parse_rate_limit_config(config.values)
+        storage_config = parse_storage_config(config.values)
+        budgets_on = bool(budget_config.budgets) or budget_config.per_request_max_usd is not None
+        storage = None
+        if budgets_on or rate_config.rules:
+            storage = open_storage(storage_config.url, key_prefix=storage_config.key_prefix)
+        audit = None
+        if open_audit:
+            audit = AuditWriter(config.audit_log, config.audit_max_bytes, config.audit_fsync)
         return cls(
             config=config,
             identity=IdentityResolver(config.identity),
@@ -41,6 +55,12 @@ class Runtime:
             block_domains=HostMatcher(config.block_domains),
             passthrough=HostMatcher(config.passthrough_hosts),
             sensitive_query_keys=frozenset(k.lower() for k in config.mask_query_keys),
+            storage_config=storage_config,
+            storage=storage,
+            budgets=BudgetEngine(budget_config, storage) if storage is not None and budgets_on else None,
+            rate_limits=RateLimiter(rate_config, storage)
+            if storage is not None and rate_config.rules
+            else None,
         )
 
     def finish(self, state: FlowState, duration_s: float) -> None:
@@ -54,5 +74,14 @@ class Runtime:
         )
 
     def close(self) -> None:
+        """Flush and close the audit log (synchronous: safe from any shutdown path)."""
         if self.audit is not None:
             self.audit.close()
+
+    async def aclose(self) -> None:
+        """Close storage, then the audit log."""
+        try:
+            if self.storage is not None:
+                await self.storage.close()
+        finally:
+            self.close()

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from palaryn_proxy.budget import parse_budget_config
 from palaryn_proxy.config import Config
 from palaryn_proxy.llm import pricing_overrides
 from palaryn_proxy.pricing import PriceBook
 from palaryn_proxy.providers.registry import ProviderRegistry
+from palaryn_proxy.ratelimit import parse_rate_limit_config
+from palaryn_proxy.storage import parse_storage_config
 
 
 def validate(config: Config) -> None:
     """Parse every stage's section once; each parser raises ConfigError naming its key and the fix."""
     ProviderRegistry.from_config(config.providers)
     PriceBook(pricing_overrides(config))
+    parse_storage_config(config.values)
+    parse_budget_config(config.values)
+    parse_rate_limit_config(config.values)

@@ -109,7 +109,7 @@ async def serve(config: Config, quiet: bool = False) -> int:
                 runtime.metrics, host.strip("[]"), int(port), ready=lambda: (True, "ok")
             )
         except OSError as exc:
-            runtime.close()
+            await runtime.aclose()
             print(
                 f"palaryn-proxy: cannot listen for metrics on {config.metrics_listen}: {exc.strerror}",
                 file=sys.stderr,
@@ -141,7 +141,7 @@ async def serve(config: Config, quiet: bool = False) -> int:
     try:
         await master.run()
     finally:
-        runtime.close()
+        await runtime.aclose()
         if metrics_server is not None:
             metrics_server.stop()
     return lifecycle.exit_code

@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # tests/e2e helpers importable as `e2e.*`
 
 from e2e.harness import BIN, Proxy, start_proxy  # noqa: E402
+from e2e.redisproc import RedisProcess  # noqa: E402
 from e2e.upstream import Upstream  # noqa: E402
 
 
@@ -21,6 +22,16 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
     up = Upstream(tmp_path_factory.mktemp("upstream-pki")).start()
     yield up
     up.stop()
+
+
+@pytest.fixture
+def redis_proc(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A real redis-server for one test (tests may stop and restart it)."""
+    server = RedisProcess(tmp_path / "redis")
+    server.workdir.mkdir()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -150,6 +150,7 @@ def start_proxy(
         "certs_dir": str(certs),
         "audit_log": str(workdir / "audit.jsonl"),
         "metrics_listen": f"127.0.0.1:{metrics_port}",
+        "storage": {"url": f"sqlite:///{workdir / 'palaryn.db'}"},
     }
     write_config(config_path, upstream, {**base, **(extra or {})})
     flags = [

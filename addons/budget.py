@@ -1,0 +1,144 @@
+"""Budget stage: reserve the worst case before an LLM call goes upstream, cut streams that would overspend,
+settle the actual cost when the call ends (release it when nothing was billed)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from mitmproxy import http
+
+from palaryn_proxy.addons._flow import answered, guarded, refuse, state_of
+from palaryn_proxy.addons.usage import LLM_REQUEST, STREAM_GUARD
+from palaryn_proxy.budget import BudgetRefusal, BudgetReservation, Charge
+from palaryn_proxy.errors import StorageError
+from palaryn_proxy.llm import LlmAccountant
+from palaryn_proxy.runtime import Runtime
+from palaryn_proxy.types import Decision, FlowState, Reason, Verdict
+
+RESERVATION = "budget_reservation"
+WARNING_HEADER = "X-Palaryn-Budget-Warning"
+
+
+class BudgetStage:
+    def __init__(self, runtime: Runtime, accountant: LlmAccountant):
+        self.runtime = runtime
+        self.accountant = accountant
+        self.held: dict[str, BudgetReservation] = {}  # by request id, for release at shutdown
+
+    @guarded("budget")
+    async def request(self, flow: http.HTTPFlow) -> None:
+        engine = self.runtime.budgets
+        state = state_of(flow)
+        req = state.extra.get(LLM_REQUEST) if state is not None else None
+        if engine is None or state is None or req is None or answered(flow):
+            return
+        worst_usd, worst_tokens = self.accountant.worst_case_cost(req)
+        if worst_usd is None:
+            state.note(Reason("budget", "unpriced", "model has no known price: only token limits apply"))
+        try:
+            result = await engine.reserve(state.identity, worst_usd or Decimal(0), worst_tokens)
+        except StorageError as exc:
+            self._storage_failed(flow, state, exc)
+            return
+        if isinstance(result, BudgetRefusal):
+            self.runtime.metrics.budget_refusals.labels(result.budget).inc()
+            refuse(flow, Verdict(Decision.BUDGET_EXCEEDED, result.reason(), status=402), "budget_exceeded")
+            return
+        state.extra[RESERVATION] = result
+        self.held[state.request_id] = result
+        allowance = self.accountant.output_allowance(req, engine.remaining_usd(result))
+        if allowance is not None:
+            state.extra[STREAM_GUARD] = _stream_guard(state, allowance)
+
+    @guarded("budget")
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """Budgets already past `warn_at` when this call was admitted: say so before any body is sent."""
+        state = state_of(flow)
+        reservation: BudgetReservation | None = state.extra.get(RESERVATION) if state is not None else None
+        if reservation is None or flow.response is None or self.runtime.budgets is None:
+            return
+        warnings = self.runtime.budgets.above_warn_at(reservation)
+        if warnings:
+            flow.response.headers[WARNING_HEADER] = "; ".join(c.describe() for c in warnings)
+
+    @guarded("budget")
+    async def response(self, flow: http.HTTPFlow) -> None:
+        await self._finish(flow)
+
+    @guarded("budget")
+    async def error(self, flow: http.HTTPFlow) -> None:
+        await self._finish(flow)
+
+    async def _finish(self, flow: http.HTTPFlow) -> None:
+        state = state_of(flow)
+        reservation: BudgetReservation | None = (
+            state.extra.pop(RESERVATION, None) if state is not None else None
+        )
+        engine = self.runtime.budgets
+        if reservation is None or engine is None or state is None:
+            return
+        self.held.pop(state.request_id, None)
+        try:
+            if state.usage is None and state.cost_usd is None:
+                await engine.release(reservation)  # nothing generated, nothing billed
+                return
+            settled = await engine.settle(
+                reservation, state.cost_usd or Decimal(0), state.usage.total_tokens if state.usage else 0
+            )
+        except StorageError as exc:
+            self.runtime.metrics.storage_errors.labels("budget").inc()
+            state.note(Reason("budget", "settle_failed", f"budget storage unreachable at settle: {exc}"))
+            return
+        if state.cost_usd is not None:
+            state.cost_usd = settled.cost_usd  # exactly what was stored: audit costs sum to stored spend
+        for charge in settled.charges:
+            self._gauge(charge)
+        for charge in settled.warnings:
+            state.note(Reason("budget", f"warn_at:{charge.budget.name}", charge.describe()))
+        if flow.response is not None and not flow.response.stream and settled.warnings:
+            flow.response.headers[WARNING_HEADER] = "; ".join(c.describe() for c in settled.warnings)
+        cut = state.extra.get("budget_cut")
+        if cut is not None:
+            state.refuse(Verdict(Decision.BUDGET_EXCEEDED, Reason("budget", cut[0], cut[1])))
+
+    async def done(self) -> None:
+        """Proxy shutdown: release what flows that never finished still hold."""
+        if self.runtime.budgets is None:
+            return
+        for reservation in list(self.held.values()):
+            try:
+                await self.runtime.budgets.release(reservation)
+            except StorageError:
+                break  # the store is gone; the holds expire after budget_reservation_ttl_seconds
+        self.held.clear()
+
+    def _gauge(self, charge: Charge) -> None:
+        self.runtime.metrics.budget_spent.labels(charge.budget.name).set(float(charge.spent_usd))
+        remaining = charge.remaining_usd
+        if remaining is not None:
+            self.runtime.metrics.budget_remaining.labels(charge.budget.name).set(float(remaining))
+
+    def _storage_failed(self, flow: http.HTTPFlow, state: FlowState, exc: StorageError) -> None:
+        self.runtime.metrics.storage_errors.labels("budget").inc()
+        if self.runtime.storage_config.fail_open:
+            state.note(Reason("budget", "budget_unchecked", f"budget storage unreachable: {exc}"))
+            return
+        verdict = Verdict(
+            Decision.ERROR,
+            Reason("budget", "storage_unavailable", f"budget storage unreachable: {exc}"),
+            status=503,
+        )
+        refuse(flow, verdict, "storage_unavailable")
+
+
+def _stream_guard(state: FlowState, max_output_tokens: int):
+    """Cut a stream once its output passes what the tightest budget still admits for this call."""
+
+    def guard(parser) -> tuple[str, str] | None:
+        if parser.output_tokens_so_far <= max_output_tokens:
+            return None
+        message = f"budget exhausted mid-stream after {parser.output_tokens_so_far} output tokens"
+        state.extra["budget_cut"] = ("mid_stream", message)
+        return message, "budget_exceeded"
+
+    return guard
