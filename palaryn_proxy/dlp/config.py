@@ -1,0 +1,201 @@
+"""DLP and prompt-injection settings, parsed once from the `dlp` and `injection` config sections."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from ..errors import ConfigError
+from .binding import Binding, builtin_bindings, parse_bindings
+from .detector import PII, SECRETS
+from .registry import DEFAULT_OFF, GROUPS
+
+DIRECTIONS = ("request", "response")
+
+
+class Action(enum.StrEnum):
+    LOG = "log"
+    REDACT = "redact"
+    BLOCK = "block"
+    OFF = "off"  # detector disabled (only in `dlp.actions`)
+
+
+class InjectionAction(enum.StrEnum):
+    LOG = "log"
+    FLAG = "flag"
+    BLOCK = "block"
+    OFF = "off"
+
+
+class Oversize(enum.StrEnum):
+    """What happens to a body larger than `dlp.max_scan_bytes`."""
+
+    SCAN_PREFIX = "scan_prefix"  # scan the first max_scan_bytes, pass, and flag the flow
+    BLOCK = "block"  # refuse the flow
+    PASS = "pass"  # pass unscanned and flag the flow
+
+
+GROUP_DEFAULTS: Mapping[str, Action] = MappingProxyType({SECRETS: Action.REDACT, PII: Action.LOG})
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeConfig:
+    base64: bool = True
+    base64_min_length: int = 24
+    base64_max_depth: int = 2
+    base64_max_bytes: int = 1 << 20  # decoded bytes per scan
+    json_max_depth: int = 2  # JSON documents held in JSON strings (tool-call arguments)
+
+
+@dataclass(frozen=True, slots=True)
+class InjectionConfig:
+    action: InjectionAction = InjectionAction.FLAG
+    threshold: float = 0.5
+    max_scan_bytes: int = 1 << 20
+    scan_requests: bool = True  # tool results inside LLM requests
+
+
+@dataclass(frozen=True, slots=True)
+class DlpConfig:
+    enabled: bool = True
+    default_action: Action | None = None
+    actions: Mapping[str, Mapping[str, Action]] = field(default_factory=lambda: MappingProxyType({}))
+    max_scan_bytes: int = 4 << 20
+    oversize: Oversize = Oversize.SCAN_PREFIX
+    stream_overlap: int = 256
+    bindings: tuple[Binding, ...] = field(default_factory=builtin_bindings)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    injection: InjectionConfig = field(default_factory=InjectionConfig)
+    hash_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+
+    @classmethod
+    def from_mapping(
+        cls, dlp: Mapping[str, Any] | None, injection: Mapping[str, Any] | None = None
+    ) -> DlpConfig:
+        """Parse the `dlp` section (and the top-level `injection` section); raise ConfigError naming the key."""
+        return parse_config(dlp or {}, injection or {})
+
+    def action_for(self, type_: str, direction: str) -> Action:
+        """type+direction > type > group+direction > group > default_action > built-in group default."""
+        group = GROUPS[type_]
+        for name in (type_, group):
+            per = self.actions.get(name)
+            if per is not None:
+                if direction in per:
+                    return per[direction]
+                if "*" in per:
+                    return per["*"]
+            if name == type_ and type_ in DEFAULT_OFF:
+                return Action.OFF
+        return self.default_action or GROUP_DEFAULTS[group]
+
+
+def _keys(section: str, data: Mapping[str, Any], known: tuple[str, ...]) -> None:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{section}: expected a mapping, got {type(data).__name__}")
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{section}.{key}: unknown key; known keys are {', '.join(known)}")
+
+
+def _enum[E: enum.StrEnum](key: str, value: Any, kind: type[E], allowed: tuple[E, ...] | None = None) -> E:
+    choices = allowed or tuple(kind)
+    if value not in [c.value for c in choices]:
+        raise ConfigError(f"{key}: {value!r} is not valid; use one of {', '.join(c.value for c in choices)}")
+    return kind(value)
+
+
+def _int(key: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{key}: expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
+def _actions(raw: Any) -> Mapping[str, Mapping[str, Action]]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            "dlp.actions: expected a mapping of detector type or group (secrets, pii) to an action"
+        )
+    out: dict[str, Mapping[str, Action]] = {}
+    for name, spec in raw.items():
+        key = f"dlp.actions.{name}"
+        if name not in GROUPS and name not in (SECRETS, PII):
+            known = ", ".join([SECRETS, PII, *sorted(GROUPS)])
+            raise ConfigError(f"{key}: unknown detector type or group; use one of {known}")
+        if isinstance(spec, Mapping):
+            _keys(key, spec, DIRECTIONS)
+            out[name] = MappingProxyType({d: _enum(f"{key}.{d}", a, Action) for d, a in spec.items()})
+        else:
+            out[name] = MappingProxyType({"*": _enum(key, spec, Action)})
+    return MappingProxyType(out)
+
+
+def _decode(raw: Mapping[str, Any]) -> DecodeConfig:
+    _keys("dlp.decode", raw, tuple(DecodeConfig.__dataclass_fields__))
+    d = DecodeConfig()
+    return DecodeConfig(
+        base64=_bool("dlp.decode.base64", raw.get("base64", d.base64)),
+        base64_min_length=_int(
+            "dlp.decode.base64_min_length", raw.get("base64_min_length", d.base64_min_length), 8
+        ),
+        base64_max_depth=_int(
+            "dlp.decode.base64_max_depth", raw.get("base64_max_depth", d.base64_max_depth), 0
+        ),
+        base64_max_bytes=_int(
+            "dlp.decode.base64_max_bytes", raw.get("base64_max_bytes", d.base64_max_bytes), 0
+        ),
+        json_max_depth=_int("dlp.decode.json_max_depth", raw.get("json_max_depth", d.json_max_depth), 0),
+    )
+
+
+def _injection(raw: Mapping[str, Any]) -> InjectionConfig:
+    _keys("injection", raw, ("action", "threshold", "max_scan_bytes", "scan_requests"))
+    d = InjectionConfig()
+    threshold = raw.get("threshold", d.threshold)
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold <= 1:
+        raise ConfigError(f"injection.threshold: expected a number in (0, 1], got {threshold!r}")
+    return InjectionConfig(
+        action=_enum("injection.action", raw.get("action", d.action.value), InjectionAction),
+        threshold=float(threshold),
+        max_scan_bytes=_int("injection.max_scan_bytes", raw.get("max_scan_bytes", d.max_scan_bytes), 1),
+        scan_requests=_bool("injection.scan_requests", raw.get("scan_requests", d.scan_requests)),
+    )
+
+
+_DLP_KEYS = ("enabled", "default_action", "actions", "max_scan_bytes", "oversize", "stream_overlap",
+             "bindings", "decode", "hash_key")  # fmt: skip
+
+
+def parse_config(dlp: Mapping[str, Any], injection: Mapping[str, Any]) -> DlpConfig:
+    _keys("dlp", dlp, _DLP_KEYS)
+    d = DlpConfig(hash_key=b"")
+    default_action = dlp.get("default_action")
+    hash_key = dlp.get("hash_key")
+    if hash_key is not None and (not isinstance(hash_key, str) or len(hash_key) < 16):
+        raise ConfigError(
+            "dlp.hash_key: expected a string of at least 16 characters (keys the finding hashes)"
+        )
+    return DlpConfig(
+        enabled=_bool("dlp.enabled", dlp.get("enabled", True)),
+        default_action=None
+        if default_action is None
+        else _enum("dlp.default_action", default_action, Action, (Action.LOG, Action.REDACT, Action.BLOCK)),
+        actions=_actions(dlp.get("actions", {})),
+        max_scan_bytes=_int("dlp.max_scan_bytes", dlp.get("max_scan_bytes", d.max_scan_bytes), 1024),
+        oversize=_enum("dlp.oversize", dlp.get("oversize", d.oversize.value), Oversize),
+        stream_overlap=_int("dlp.stream_overlap", dlp.get("stream_overlap", d.stream_overlap), 64),
+        bindings=builtin_bindings() + parse_bindings(dlp.get("bindings", []), set(GROUPS)),
+        decode=_decode(dlp.get("decode", {})),
+        injection=_injection(injection),
+        hash_key=hash_key.encode() if hash_key else secrets.token_bytes(32),
+    )

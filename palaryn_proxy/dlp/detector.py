@@ -1,0 +1,179 @@
+"""The declarative detector: an anchored pattern, the literals that must be present, and its validators."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from .validators import is_placeholder, shannon_entropy
+
+SECRETS = "secrets"
+PII = "pii"
+
+
+Span = tuple[int, int, str]
+_NUMBER_RUN = re.compile(r"[+(\d][\d ().-]{6,}+")
+
+
+class TextView:
+    """A text being scanned and what detectors share about it, computed on first use."""
+
+    __slots__ = ("text", "_low", "_numbers")
+
+    def __init__(self, text: str, low: str | None = None) -> None:
+        self.text = text
+        self._low = low
+        self._numbers: list[tuple[int, int]] | None = None
+
+    @property
+    def low(self) -> str:
+        if self._low is None:
+            self._low = self.text.lower()
+        return self._low
+
+    def number_runs(self) -> list[tuple[int, int]]:
+        """Maximal runs of number-ish characters (digits, spaces, `().-+`) of 7+ characters: the only
+        places a phone number, SSN or card number can be; one scan serves all those detectors."""
+        if self._numbers is None:
+            self._numbers = [m.span() for m in _NUMBER_RUN.finditer(self.text)]
+        return self._numbers
+
+
+@dataclass(frozen=True, slots=True)
+class Detector:
+    """One way of finding one type of secret or personal data.
+
+    `keywords` (case-sensitive) and `ikeywords` (lower-case, matched case-insensitively) feed the prefilter:
+    the pattern runs only on text containing one of them. `trigger` is a cheap search used instead when no
+    literal exists (digits for PII). A detector with `key` runs only on values whose field name (JSON key,
+    form or query parameter) matches it, and then on the whole value.
+
+    Patterns start with their literal prefix where there is one, so the regex engine can skip ahead fast;
+    the left boundary is then checked by `not_after` (a pattern that must not match just before the value).
+    `lower` patterns run on the lower-cased text (values are still read from the original).
+    """
+
+    type: str
+    group: str
+    pattern: re.Pattern[str]
+    keywords: tuple[str, ...] = ()
+    ikeywords: tuple[str, ...] = ()
+    trigger: re.Pattern[str] | None = None
+    value_group: int | str = 0
+    validate: Callable[[str], bool] | None = None
+    placeholder_check: bool = True
+    min_entropy: float = 0.0
+    entropy_skip: int = 0  # leading characters (a public prefix) left out of the entropy test
+    key: re.Pattern[str] | None = None
+    key_filter: Callable[[str], bool] | None = None  # further test of the field name of a keyed detector
+    priority: int = 50
+    preview: int = 0  # leading characters that are a public prefix, shown in audit previews (at most 4)
+    not_after: re.Pattern[str] | None = None
+    lower: bool = False
+    match_filter: Callable[[str, re.Match[str]], bool] | None = None  # e.g. reject `next_page_token = ...`
+    finder: Callable[[str], Iterator[Span]] | None = None  # replaces the pattern scan (email, IBAN)
+    in_numbers: bool = False  # search only the view's number runs (phone, SSN, card)
+    anchors: tuple[str, ...] = ()  # literal prefixes the value starts with: found with str.find, then matched
+
+    def find(self, view: TextView) -> Iterator[Span]:
+        """Yield (start, end, value) of every validated match in the view's text."""
+        text = view.text
+        if self.finder is not None:
+            for s, e, value in self.finder(text):
+                if self.accepts(value):
+                    yield s, e, value
+            return
+        if self.anchors:
+            yield from self._anchored(text)
+            return
+        source = text
+        if self.lower:
+            source = view.low if len(view.low) == len(text) else text
+        if self.in_numbers:
+            for ws, we in view.number_runs():
+                # endpos we+1: the character after the run is visible to the pattern's lookahead
+                yield from self._scan(text, source, ws, min(we + 1, len(text)))
+        else:
+            yield from self._scan(text, source, 0, len(text))
+
+    def _anchored(self, text: str) -> Iterator[Span]:
+        """Match only where a prefix occurs and the left boundary holds: linear even on adversarial input
+        (a long run of repeated prefixes costs one bounded match, not one per occurrence)."""
+        for anchor in self.anchors:
+            pos = text.find(anchor)
+            while pos != -1:
+                nxt = pos + 1
+                if not (
+                    self.not_after is not None
+                    and pos > 0
+                    and self.not_after.search(text, max(0, pos - 2), pos)
+                ):
+                    m = self.pattern.match(text, pos)
+                    if m is not None:
+                        s, e = m.span(self.value_group)
+                        value = text[s:e]
+                        if (
+                            value
+                            and self.accepts(value)
+                            and (self.match_filter is None or self.match_filter(text, m))
+                        ):
+                            yield s, e, value
+                            nxt = e
+                pos = text.find(anchor, nxt)
+
+    def _scan(self, text: str, source: str, pos: int, endpos: int) -> Iterator[Span]:
+        vg = self.value_group
+        while True:
+            m = self.pattern.search(source, pos, endpos)
+            if m is None:
+                return
+            s, e = m.span(vg)
+            value = text[s:e]
+            ok = (
+                s >= 0
+                and value
+                and not (
+                    self.not_after is not None and s > 0 and self.not_after.search(text, max(0, s - 2), s)
+                )
+                and self.accepts(value)
+                and (self.match_filter is None or self.match_filter(text, m))
+            )
+            if ok:
+                yield s, e, value
+                pos = max(m.end(), pos + 1)
+            else:  # a rejected candidate may hide a valid one that starts inside it
+                pos = max(m.start() + 1, pos + 1)
+
+    def applies_to_key(self, key: str) -> bool:
+        assert self.key is not None
+        return self.key.search(key) is not None and (self.key_filter is None or self.key_filter(key))
+
+    def accepts(self, value: str) -> bool:
+        if self.placeholder_check and is_placeholder(value):
+            return False
+        if self.min_entropy and shannon_entropy(value[self.entropy_skip :]) < self.min_entropy:
+            return False
+        return self.validate is None or self.validate(value)
+
+
+def rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """Compile a detector pattern; every repetition in it must be bounded (see test_adversarial)."""
+    return re.compile(pattern, flags)
+
+
+# Left boundaries (as `not_after`): the value may not continue a longer token. A literal escape (`\n`
+# inside JSON held in a string) counts as a boundary.
+TOKEN_BEFORE = rx(r"[A-Za-z0-9_-]$(?<!\\[nrt])")
+B64_BEFORE = rx(r"[A-Za-z0-9_+/=-]$(?<!\\[nrt])")
+B_END = r"(?![A-Za-z0-9_-])"
+B64_END = r"(?![A-Za-z0-9_+/=-])"
+
+
+def assignment(key: str, value: str) -> str:
+    """`KEY=value`, `key: "value"`, `"key": "value"`, `key => 'value'`, for a lower-case `key` pattern run
+    on lower-cased text (Detector.lower): the value is captured as group 1."""
+    return (
+        rf"(?:{key})[a-z0-9_.-]{{0,24}}?(?:\\?[\"'])?\s{{0,3}}(?::=|=>|=|:)\s{{0,3}}(?:\\?[\"'`])?"
+        rf"({value})(?![A-Za-z0-9_+/=-])"
+    )

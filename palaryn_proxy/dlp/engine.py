@@ -1,0 +1,108 @@
+"""Running detectors over segments: prefilter, patterns, base64 children, and overlap resolution."""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .blobs import blob_children
+from .config import DecodeConfig
+from .detector import Detector, TextView
+from .offsets import to_source
+from .registry import Prefilter
+from .segment import Segment
+
+
+@dataclass(slots=True)
+class Hit:
+    """A validated match of `detector` in `segment`, located by `start`/`end` in the segment's container."""
+
+    detector: Detector
+    segment: Segment
+    start: int
+    end: int
+    value: str
+
+
+_SPECIFIC = 30  # hits of this priority or more (vendor formats) are not base64-decoded again
+# Joins the segments of one scan into one text, so the prefilter and each pattern run once per message
+# rather than once per JSON string. No pattern can match across it: no character class of a detector
+# admits NUL, and the line breaks stop the `\s`-bounded ones.
+SEPARATOR = "\n\x00\n"
+
+
+class _Batch:
+    """Segments joined into one text; maps a position back to (segment index, local position)."""
+
+    def __init__(self, segments: list[Segment]) -> None:
+        self.segments = segments
+        self.starts: list[int] = []
+        pos = 0
+        for seg in segments:
+            self.starts.append(pos)
+            pos += len(seg.text) + len(SEPARATOR)
+        self.text = segments[0].text if len(segments) == 1 else SEPARATOR.join(s.text for s in segments)
+
+    def locate(self, start: int, end: int) -> tuple[int, int, int] | None:
+        i = bisect_right(self.starts, start) - 1
+        base = self.starts[i]
+        if end - base > len(self.segments[i].text):
+            return None
+        return i, start - base, end - base
+
+
+def _scan_batch(batch: _Batch, prefilter: Prefilter, hits: list[Hit]) -> list[list[tuple[int, int]]]:
+    """Append the batch's hits; return, per segment, the local spans of the specific ones."""
+    taken: list[list[tuple[int, int]]] = [[] for _ in batch.segments]
+    view = TextView(batch.text)
+    found: list[tuple[Detector, int, int, int, str]] = []
+    for det in prefilter.candidates(view):
+        for s, e, value in det.find(view):
+            loc = batch.locate(s, e)
+            if loc is not None:
+                found.append((det, loc[0], loc[1], loc[2], value))
+    for i, seg in enumerate(batch.segments):
+        if seg.key is not None:
+            keyed = prefilter.keyed(seg.key)
+            found += [(det, i, s, e, v) for det in keyed for s, e, v in det.find(TextView(seg.text))]
+    for det, i, s, e, value in found:
+        seg = batch.segments[i]
+        cs, ce = to_source(seg.maps, s, e)
+        hits.append(Hit(det, seg, cs, ce, value))
+        if det.priority >= _SPECIFIC:
+            taken[i].append((s, e))
+    return taken
+
+
+def detect(
+    segments: Iterable[Segment], prefilter: Prefilter, decode: DecodeConfig, children: Prefilter | None = None
+) -> list[Hit]:
+    """All hits in the segments and, when enabled, in the base64 blobs they contain (depth-bounded).
+    Decoded children are scanned with `children` (defaults to `prefilter`)."""
+    hits: list[Hit] = []
+    budget = [decode.base64_max_bytes]
+    level = [s for s in segments if s.text]
+    while level:
+        batch = _Batch(level)
+        taken = _scan_batch(batch, prefilter if level[0].depth == 0 else (children or prefilter), hits)
+        if not decode.base64 or level[0].depth >= decode.base64_max_depth:
+            break
+        level = blob_children(batch, decode.base64_min_length, taken, budget)
+    return hits
+
+
+def resolve_overlaps(hits: Sequence[Hit]) -> list[Hit]:
+    """Per container, keep the best of overlapping hits: higher priority, then the longer span."""
+    ranked = sorted(hits, key=lambda h: (-h.detector.priority, -(h.end - h.start), h.start))
+    kept: list[Hit] = []
+    taken: dict[str, list[tuple[int, int]]] = {}  # per container, sorted and non-overlapping
+    for h in ranked:
+        spans = taken.setdefault(h.segment.container, [])
+        i = bisect_left(spans, (h.start, h.end))
+        if (i > 0 and spans[i - 1][1] > h.start) or (i < len(spans) and spans[i][0] < h.end):
+            continue
+        insort(spans, (h.start, h.end))
+        kept.append(h)
+    kept.sort(key=lambda h: (h.segment.container, h.start))
+    return kept

@@ -1,0 +1,186 @@
+"""JSON bodies: every string (key or value) becomes a segment mapped to its bytes; paths are computed lazily."""
+
+from __future__ import annotations
+
+import json
+import re
+from bisect import bisect_right
+from collections.abc import Callable
+from functools import partial
+
+from .normalize import fold
+from .offsets import MapBuilder, OffsetMap
+from .segment import Segment
+
+# A string literal (content in group 1) and, for a key, the colon after it. Possessive: linear time.
+STRING_RE = re.compile(r'"((?:[^"\\]++|\\.)*+)"(\s*+:)?', re.S)
+_TOKEN = re.compile(r'"(?:[^"\\]++|\\.)*+"|[\[\]{},]', re.S)
+_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})(?:\\u([dD][c-fC-F][0-9a-fA-F]{2}))?|(.))", re.S)
+_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_NUMBERS_BETWEEN = re.compile(r"\s*+(?:\[[\s\d,.eE+-]*+)?$")
+_LONG_NUMBER = re.compile(r"(?<![\w.])-?\d{12,19}(?![\w.])")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*+$")
+
+
+def unescape(raw: str) -> tuple[str, OffsetMap | None]:
+    """JSON string content to text; each escape maps atomically to its source span."""
+    if "\\" not in raw:
+        return raw, None
+    b = MapBuilder()
+    pos = 0
+    for m in _ESCAPE.finditer(raw):
+        b.copy(raw[pos : m.start()], pos)
+        if m.group(1):
+            cp = int(m.group(1), 16)
+            if m.group(2) and 0xD800 <= cp < 0xDC00:
+                ch = chr(0x10000 + ((cp - 0xD800) << 10) + (int(m.group(2), 16) - 0xDC00))
+            elif m.group(2):
+                ch = chr(cp) + chr(int(m.group(2), 16))
+            else:
+                ch = chr(cp)
+        else:
+            ch = _SIMPLE.get(m.group(3), m.group(3))
+        b.sub(m.start(), m.end() - m.start(), ch)
+        pos = m.end()
+    b.copy(raw[pos:], pos)
+    return b.build()
+
+
+def _fmt_key(key: str) -> str:
+    return f".{key}" if _IDENT.match(key) else f"[{json.dumps(key)}]"
+
+
+class JsonDoc:
+    """A JSON document's text; the path of each string token is computed on first request."""
+
+    def __init__(self, text: str, prefix: Callable[[], str]) -> None:
+        self.text = text
+        self._prefix = prefix
+        self._paths: dict[int, str] | None = None
+
+    def nested_prefix_root(self) -> str:
+        """The location of a value without a key of its own (an array element): the document itself."""
+        return self._prefix() + "$"
+
+    def nested_prefix(self, token_start: int) -> str:
+        """The prefix of paths inside the JSON document held by the string at token_start."""
+        return self.path_at(token_start) + ":"
+
+    def path_at(self, token_start: int) -> str:
+        if self._paths is None:
+            self._paths = self._index()
+        return self._prefix() + self._paths.get(token_start, "$")
+
+    def _index(self) -> dict[int, str]:
+        paths: dict[int, str] = {}
+        stack: list[list[object]] = []  # [is_array, index_or_key]
+        expect_key = False
+        for m in _TOKEN.finditer(self.text):
+            tok = m.group()
+            if tok == "{":
+                stack.append([False, None])
+                expect_key = True
+            elif tok == "[":
+                stack.append([True, 0])
+            elif tok in "}]":
+                if stack:
+                    stack.pop()
+                expect_key = False
+            elif tok == ",":
+                if stack and stack[-1][0]:
+                    stack[-1][1] = int(stack[-1][1]) + 1  # type: ignore[call-overload]
+                else:
+                    expect_key = True
+            else:
+                if expect_key and stack:
+                    stack[-1][1] = unescape(tok[1:-1])[0]
+                    expect_key = False
+                paths[m.start()] = "$" + "".join(
+                    f"[{f[1]}]" if f[0] else _fmt_key(str(f[1])) for f in stack if f[1] is not None
+                )
+        return paths
+
+
+def parse_ok(text: str) -> bool:
+    """Is text a JSON document? (Nesting too deep for the parser counts as no: it is scanned as text.)"""
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def json_segments(
+    text: str,
+    base: tuple[OffsetMap, ...],
+    container: str,
+    prefix: Callable[[], str],
+    depth: int,
+    out: list[Segment],
+) -> None:
+    """Append a segment per string of the JSON document `text` (already validated); recurse into strings
+    that hold JSON documents themselves (tool-call arguments), at most `depth` levels."""
+    doc = JsonDoc(text, prefix)
+    prev_key: str | None = None
+    prev_end = -1
+    strings: list[tuple[int, int]] = []
+    keys: list[tuple[int, int]] = []  # (end of `"key":`, start of the key token)
+    for m in STRING_RE.finditer(text):
+        raw = m.group(1)
+        start = m.start(1)
+        strings.append(m.span())
+        if m.group(2):
+            keys.append((m.end(), m.start()))
+        key = prev_key if prev_key is not None and not text[prev_end : m.start()].strip() else None
+        un, umap = unescape(raw)
+        shift = OffsetMap.shift(start, len(raw))
+        inner = ((umap,) if umap else ()) + (shift,) + base
+        prev_key, prev_end = (un, m.end()) if m.group(2) else (None, -1)
+        stripped = un.strip()
+        if depth > 0 and len(stripped) > 1 and stripped[0] in "{[" and stripped[-1] in "}]" and parse_ok(un):
+            json_segments(un, inner, container, partial(doc.nested_prefix, m.start()), depth - 1, out)
+            continue
+        folded, fmap = fold(un)
+        out.append(
+            Segment(
+                text=folded,
+                maps=((fmap,) if fmap else ()) + inner,
+                container=container,
+                key=key,
+                locate=partial(doc.path_at, m.start()),
+            )
+        )
+    if _LONG_NUMBER.search(text):
+        _numbers(text, strings, keys, base, container, doc, out)
+
+
+def _numbers(
+    text: str,
+    strings: list[tuple[int, int]],
+    keys: list[tuple[int, int]],
+    base: tuple[OffsetMap, ...],
+    container: str,
+    doc: JsonDoc,
+    out: list[Segment],
+) -> None:
+    """Long integers outside strings (a card number sent as a JSON number). A replacement must be a JSON
+    value, so these segments wrap `[REDACTED:<type>]` in quotes."""
+    starts = [s for s, _ in strings]
+    key_ends = [e for e, _ in keys]
+    for m in _LONG_NUMBER.finditer(text):
+        i = bisect_right(starts, m.start()) - 1
+        if (i >= 0 and strings[i][1] > m.start()) or (m.start() and text[m.start() - 1] in ".eE"):
+            continue  # inside a string, or the tail of a float
+        k = bisect_right(key_ends, m.start()) - 1
+        # the value of a key, or an element of an array of numbers that is the value of a key
+        between = text[key_ends[k] : m.start()] if k >= 0 and m.start() - key_ends[k] < 256 else "x"
+        token = keys[k][1] if _NUMBERS_BETWEEN.match(between) else None
+        out.append(
+            Segment(
+                text=m.group(),
+                maps=(OffsetMap.shift(m.start(), len(m.group())),) + base,
+                container=container,
+                wrap='"',
+                locate=partial(doc.path_at, token) if token is not None else partial(doc.nested_prefix_root),
+            )
+        )

@@ -1,0 +1,275 @@
+"""Incremental scanning of streamed bodies, holding back a window so a secret split across chunks is found."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from .jsonscan import STRING_RE, json_segments, parse_ok, unescape
+from .model import BLOCK, REDACT, Finding
+from .normalize import decode_utf8, fold
+from .offsets import OffsetMap, to_source
+from .redact import apply_bytes, marker
+from .segment import Segment
+from .sources import body_segments
+
+if TYPE_CHECKING:
+    from .engine import Hit
+    from .scanner import DlpScanner
+
+_CONTEXT = 128  # already-released characters kept as lookbehind context (never re-emitted)
+CONTENT_KEYS = frozenset({"content", "text", "delta", "partial_json", "arguments", "thinking", "reasoning",
+                          "reasoning_content", "refusal", "output_text", "response"})  # fmt: skip
+_SSE_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+
+
+_Payload = tuple[int, str, bool, tuple[OffsetMap, ...]]  # start in event text, text, is JSON, maps
+
+
+@dataclass(slots=True)
+class _Piece:
+    text: str
+    maps: tuple[OffsetMap, ...]  # piece text -> event bytes
+    start: int = 0  # position in the content window
+
+
+@dataclass(slots=True)
+class _Event:
+    raw: bytes
+    offset: int  # absolute position of raw in the stream
+    payloads: list[_Payload]
+    pieces: list[_Piece]
+    spans: list[tuple[int, int, str]] = field(default_factory=list)  # redactions in raw
+
+
+class StreamScanner:
+    """feed(chunk) -> bytes to forward now (possibly b"": data held back); finish() -> the rest.
+
+    Raw mode (any content type) rescans the held-back tail plus each new chunk and releases all but the
+    last `overlap` bytes (more while a match straddles the cut, up to `max_hold`). Event mode (SSE,
+    NDJSON) releases whole events: the text deltas of the events (`content`, `text`, `delta`,
+    `arguments`, ...) are scanned as one continuous text, so a secret streamed token by token across
+    many events is found; it is redacted inside each event's JSON string, the first piece becoming
+    `[REDACTED:<type>]` and the rest empty, so every event stays valid JSON. Other JSON fields of an
+    event are scanned per event.
+
+    `findings` grows as data is released. A finding whose action is `block` is redacted and sets `blocked`;
+    nothing after the batch that held it is released: the caller should end the stream (an error event).
+    """
+
+    def __init__(
+        self, scanner: DlpScanner, direction: str, content_type: str, host: str, overlap: int
+    ) -> None:
+        self._scanner = scanner
+        self.direction = direction
+        self.host = host
+        self.overlap = overlap
+        self.max_hold = max(64 * overlap, 1 << 16)
+        ct = content_type.lower()
+        self.mode = (
+            "sse" if "event-stream" in ct else "ndjson" if ("ndjson" in ct or "jsonl" in ct) else "raw"
+        )
+        self.findings: list[Finding] = []
+        self.blocked = False
+        self._buf = b""
+        self._offset = 0  # absolute stream position of _buf[0]
+        self._ctx = b""  # raw mode lookbehind
+        self._events: list[_Event] = []
+        self._ctx_text = ""  # event mode lookbehind
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self.blocked:
+            return b""
+        self._buf += chunk
+        return self._drain_raw(False) if self.mode == "raw" else self._drain_events(False)
+
+    def finish(self) -> bytes:
+        if self.blocked:
+            return b""
+        return self._drain_raw(True) if self.mode == "raw" else self._drain_events(True)
+
+    # -- raw mode ---------------------------------------------------------------------------------------
+
+    def _drain_raw(self, final: bool) -> bytes:
+        window = self._ctx + self._buf
+        c = len(self._ctx)
+        found = self._scanner.findings_in(self.direction, self.host, body_segments(window, "text/plain", 0))
+        cut = len(window) if final else len(window) - self.overlap
+        if not final and len(self._buf) <= self.max_hold:
+            for _, f in found:
+                if f.start < cut < f.end:
+                    cut = min(cut, f.start)
+        while c < cut < len(window) and window[cut] & 0xC0 == 0x80:  # never split a UTF-8 character
+            cut -= 1
+        if cut <= c:
+            return b""
+        spans = []
+        for _, f in found:
+            if c < f.end <= cut:
+                self._report(f, self._offset - c)
+                if f.action in (REDACT, BLOCK):
+                    spans.append((max(f.start, c) - c, f.end - c, marker(f.type)))
+        out = apply_bytes(window[c:cut], spans)
+        self._ctx = window[:cut][-_CONTEXT:]
+        self._buf = window[cut:]
+        self._offset += cut - c
+        return out
+
+    # -- event mode -------------------------------------------------------------------------------------
+
+    def _split(self, final: bool) -> None:
+        pos = 0
+        if self.mode == "sse":
+            bounds = [m.end() for m in _SSE_END.finditer(self._buf)]
+        else:
+            bounds = [i + 1 for i, b in enumerate(self._buf) if b == 0x0A]
+        if final and len(self._buf) > (bounds[-1] if bounds else 0):
+            bounds.append(len(self._buf))
+        for end in bounds:
+            raw = self._buf[pos:end]
+            payloads = _payloads(raw, self.mode)
+            self._events.append(_Event(raw, self._offset + pos, payloads, _pieces(payloads)))
+            pos = end
+        self._buf = self._buf[pos:]
+        self._offset += pos
+
+    def _drain_events(self, final: bool) -> bytes:
+        self._split(final)
+        if not self._events:
+            return b""
+        window, pieces = self._window()
+        found = self._scanner.findings_in(self.direction, self.host, [Segment(window, (), "content")])
+        cut = len(window) if final else len(window) - self.overlap
+        force = final or sum(len(e.raw) for e in self._events) > self.max_hold
+        n = self._emittable(cut, found, force)
+        held_from = self._events[n].pieces[0].start if n < len(self._events) else len(window)
+        for _, f in found:
+            if len(self._ctx_text) < f.end <= held_from:
+                self._apply(f, pieces)
+        released = self._events[:n]
+        del self._events[:n]
+        self._scan_event_fields(released)
+        text = "".join(p.text for ev in released for p in ev.pieces)
+        self._ctx_text = (self._ctx_text + text)[-_CONTEXT:]
+        return b"".join(apply_bytes(ev.raw, ev.spans) for ev in released)
+
+    def _window(self) -> tuple[str, list[tuple[_Piece, _Event]]]:
+        parts = [self._ctx_text]
+        pos = len(self._ctx_text)
+        pieces = []
+        for ev in self._events:
+            for p in ev.pieces:
+                p.start = pos
+                parts.append(p.text)
+                pos += len(p.text)
+                pieces.append((p, ev))
+        return "".join(parts), pieces
+
+    def _emittable(self, cut: int, found: list[tuple[Hit, Finding]], force: bool) -> int:
+        """How many pending events can be released: whole events whose content ends before the cut, never
+        splitting a finding between released and held events."""
+        if force:
+            return len(self._events)
+        while True:
+            n = 0
+            for ev in self._events:
+                end = ev.pieces[-1].start + len(ev.pieces[-1].text) if ev.pieces else None
+                if end is not None and end > cut:
+                    break
+                n += 1
+            if n == len(self._events):
+                return n
+            first = self._events[n].pieces[0].start if self._events[n].pieces else cut
+            straddling = [f.start for _, f in found if f.start < first < f.end]
+            if not straddling:
+                return n
+            cut = min(straddling)
+
+    def _apply(self, f: Finding, pieces: list[tuple[_Piece, _Event]]) -> None:
+        first = True
+        lo = hi = None
+        for p, ev in pieces:
+            s, e = max(f.start, p.start), min(f.end, p.start + len(p.text))
+            if s >= e:
+                continue
+            rs, re_ = to_source(p.maps, s - p.start, e - p.start)
+            lo = ev.offset + rs if lo is None else lo
+            hi = ev.offset + re_
+            if f.action in (REDACT, BLOCK):
+                ev.spans.append((rs, re_, marker(f.type) if first else ""))
+            first = False
+        if lo is not None and hi is not None:
+            self._report(replace(f, start=lo, end=hi), 0)
+
+    def _scan_event_fields(self, events: list[_Event]) -> None:
+        """Secrets in the events' other JSON fields (ids, names, errors), not part of the text stream: one
+        scan for all released events, and only of events whose data has a secret's keyword at all."""
+        segments: list[Segment] = []
+        owner: dict[str, _Event] = {}
+        for i, ev in enumerate(events):
+            for start, payload, is_json, base in ev.payloads:
+                if is_json and self._scanner.may_hold_secret(self.direction, payload):
+                    owner[f"event:{i}"] = ev
+                    shift = OffsetMap.shift(start, len(payload))
+                    found: list[Segment] = []
+                    json_segments(payload, (shift,) + base, f"event:{i}", lambda: "", 1, found)
+                    segments += [s for s in found if s.key not in CONTENT_KEYS]
+        if not segments:
+            return
+        for hit, f in self._scanner.findings_in(self.direction, self.host, segments):
+            ev = owner[hit.segment.container]
+            self._report(f, ev.offset)
+            if f.action in (REDACT, BLOCK):
+                ev.spans.append((f.start, f.end, marker(f.type)))
+
+    def _report(self, f: Finding, shift: int) -> None:
+        self.findings.append(replace(f, start=f.start + shift, end=f.end + shift) if shift else f)
+        if f.action == BLOCK:
+            self.blocked = True
+
+
+def _payloads(raw: bytes, mode: str) -> list[_Payload]:
+    """(start in the event text, payload text, is JSON, maps to event bytes) of each data line."""
+    text, umap = decode_utf8(raw)
+    base: tuple[OffsetMap, ...] = (umap,) if umap else ()
+    out: list[_Payload] = []
+    pos = 0
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        start = pos
+        pos += len(line)
+        if mode == "sse":
+            if not body.startswith("data:"):
+                continue
+            skip = 6 if body.startswith("data: ") else 5
+            start, body = start + skip, body[skip:]
+        if body:
+            out.append((start, body, body[:1] in ("{", "[") and parse_ok(body), base))
+    return out
+
+
+def _piece(
+    text: str, start: int, length: int, extra: tuple[OffsetMap, ...], base: tuple[OffsetMap, ...]
+) -> _Piece:
+    folded, fmap = fold(text)
+    return _Piece(folded, ((fmap,) if fmap else ()) + extra + (OffsetMap.shift(start, length),) + base)
+
+
+def _pieces(payloads: list[_Payload]) -> list[_Piece]:
+    """The event's text deltas (JSON strings under CONTENT_KEYS), or its whole data when not JSON."""
+    out = []
+    for start, payload, is_json, base in payloads:
+        if not is_json:
+            out.append(_piece(payload, start, len(payload), (), base))
+            continue
+        prev_key = None
+        for m in STRING_RE.finditer(payload):
+            if m.group(2):
+                prev_key = unescape(m.group(1))[0]
+                continue
+            if prev_key in CONTENT_KEYS and m.group(1):
+                un, umap = unescape(m.group(1))
+                out.append(_piece(un, start + m.start(1), len(m.group(1)), (umap,) if umap else (), base))
+            prev_key = None
+    return out

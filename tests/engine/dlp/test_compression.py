@@ -1,0 +1,57 @@
+"""The incremental Content-Encoding decoder used for streamed bodies."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import brotli
+import pytest
+
+from palaryn_proxy.dlp import ContentDecodingError, StreamDecoder, decode_body
+
+try:
+    from compression import zstd  # type: ignore[import-not-found]
+except ImportError:
+    from backports import zstd  # type: ignore[no-redef]
+
+DATA = b'data: {"choices": [{"delta": {"content": "hello"}}]}\n\n' * 500
+ENCODED = {
+    "gzip": gzip.compress(DATA),
+    "deflate": zlib.compress(DATA),
+    "br": brotli.compress(DATA),
+    "zstd": zstd.compress(DATA),
+    "gzip, br": brotli.compress(gzip.compress(DATA)),
+    "identity": DATA,
+}
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODED))
+def test_chunked_decoding_round_trips(encoding: str) -> None:
+    data = ENCODED[encoding]
+    d = StreamDecoder(encoding)
+    out = b"".join(d.feed(data[i : i + 37]) for i in range(0, len(data), 37)) + d.flush()
+    assert out == DATA
+    assert decode_body(data, encoding.upper()) == DATA
+
+
+def test_raw_deflate_is_accepted() -> None:
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    data = raw.compress(DATA) + raw.flush()
+    assert decode_body(data, "deflate") == DATA
+
+
+def test_decompression_bomb_is_capped_before_expanding() -> None:
+    bomb = gzip.compress(b"\0" * (20 << 20))
+    with pytest.raises(ContentDecodingError, match="allowed size"):
+        decode_body(bomb, "gzip", max_output=1 << 20)
+    d = StreamDecoder("br", max_output=1 << 20)
+    with pytest.raises(ContentDecodingError):
+        d.feed(brotli.compress(b"\0" * (20 << 20)))
+
+
+def test_bad_data_and_unknown_encodings_raise() -> None:
+    with pytest.raises(ContentDecodingError):
+        decode_body(b"not gzip at all", "gzip")
+    with pytest.raises(ContentDecodingError, match="unsupported"):
+        StreamDecoder("compress")
