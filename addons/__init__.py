@@ -12,29 +12,40 @@ from palaryn_proxy.runtime import Runtime
 
 def pipeline(runtime: Runtime) -> list[Any]:
     """The stages, in order. Each hook runs through this list top to bottom."""
+    from palaryn_proxy.addons.anomaly import AnomalyStage
     from palaryn_proxy.addons.audit import AuditStage
     from palaryn_proxy.addons.blocklist import BlocklistStage
     from palaryn_proxy.addons.budget import BudgetStage
     from palaryn_proxy.addons.classify import ClassifyStage
+    from palaryn_proxy.addons.dlp import DlpStage
     from palaryn_proxy.addons.identity import IdentityStage
+    from palaryn_proxy.addons.policy import PolicyStage
     from palaryn_proxy.addons.ratelimit import RateLimitStage
+    from palaryn_proxy.addons.ssrf import SsrfStage
+    from palaryn_proxy.addons.tlswatch import TlsWatchStage
     from palaryn_proxy.addons.upstream import UpstreamStage
     from palaryn_proxy.addons.usage import UsageStage
     from palaryn_proxy.llm import LlmAccountant
 
     audit = AuditStage(runtime)
-    runtime.stages["audit"] = audit
     accountant = LlmAccountant(runtime.config, runtime.metrics)
     runtime.registry = accountant.registry
+    policy = PolicyStage(runtime)
+    runtime.stages.update(audit=audit, policy=policy)
+    # fmt: off
     return [
-        IdentityStage(runtime),  # who: 407, actor/workspace/task/tags, request id
-        ClassifyStage(runtime),  # llm / mcp / http, provider adapter, tool
-        BlocklistStage(runtime),  # block_domains -> 403
-        UsageStage(runtime, accountant),
+        IdentityStage(runtime),               # who: 407, actor / workspace / task / tags, request id
+        ClassifyStage(runtime),               # llm / mcp / http, provider adapter, tool
+        BlocklistStage(runtime),              # block_domains -> 403
+        UsageStage(runtime, accountant),      # parse LLM requests; tap streams; settle usage and cost
+        policy,                               # packs -> 403 / transform / held for approval; model tool calls
+        DlpStage(runtime),                    # secrets / PII: log, redact, 403; prompt injection flagged
+        SsrfStage(runtime),                   # one destination per request; resolved address checked, then dialled
         RateLimitStage(runtime, accountant),  # requests / tokens per minute -> 429
-        BudgetStage(
-            runtime, accountant
-        ),  # reserve worst case -> 402; cut overspending streams; settle  # LLM request parsing, stream taps, usage and cost
-        UpstreamStage(runtime),  # host overrides, upstream deadline (last request-phase stage)
-        audit,  # request id header, one audit record per flow, metrics
+        AnomalyStage(runtime),                # rolling baselines per actor / tool / workspace -> log, flag, 429
+        BudgetStage(runtime, accountant),     # reserve worst case -> 402; cut overspending streams; settle
+        UpstreamStage(runtime),               # upstream deadline, HTTP/2 preference (last request-phase stage)
+        audit,                                # request id header, one audit record per flow, metrics
+        TlsWatchStage(runtime),               # client-refused TLS handshakes -> /tls-failures, doctor
     ]
+    # fmt: on

@@ -3,15 +3,17 @@ settle the actual cost when the call ends (release it when nothing was billed)."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from mitmproxy import http
 
 from palaryn_proxy.addons._flow import answered, guarded, refuse, state_of
-from palaryn_proxy.addons.usage import LLM_REQUEST, STREAM_GUARD
+from palaryn_proxy.addons.usage import LLM_REQUEST, Cut, add_stream_guard
 from palaryn_proxy.budget import BudgetRefusal, BudgetReservation, Charge
 from palaryn_proxy.errors import StorageError
 from palaryn_proxy.llm import LlmAccountant
+from palaryn_proxy.providers.base import StreamParser
 from palaryn_proxy.runtime import Runtime
 from palaryn_proxy.types import Decision, FlowState, Reason, Verdict
 
@@ -48,7 +50,7 @@ class BudgetStage:
         self.held[state.request_id] = result
         allowance = self.accountant.output_allowance(req, engine.remaining_usd(result))
         if allowance is not None:
-            state.extra[STREAM_GUARD] = _stream_guard(state, allowance)
+            add_stream_guard(state, _stream_guard(state, allowance))
 
     @guarded("budget")
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -131,14 +133,14 @@ class BudgetStage:
         refuse(flow, verdict, "storage_unavailable")
 
 
-def _stream_guard(state: FlowState, max_output_tokens: int):
+def _stream_guard(state: FlowState, max_output_tokens: int) -> Callable[[StreamParser], Cut | None]:
     """Cut a stream once its output passes what the tightest budget still admits for this call."""
 
-    def guard(parser) -> tuple[str, str] | None:
+    def guard(parser: StreamParser) -> Cut | None:
         if parser.output_tokens_so_far <= max_output_tokens:
             return None
         message = f"budget exhausted mid-stream after {parser.output_tokens_so_far} output tokens"
         state.extra["budget_cut"] = ("mid_stream", message)
-        return message, "budget_exceeded"
+        return Cut(message, "budget_exceeded")
 
     return guard

@@ -1,4 +1,4 @@
-"""Upstream stage: host overrides, a deadline for the upstream's first byte, and upstream failure accounting."""
+"""Upstream stage: a deadline for the upstream's first byte, and upstream failure accounting."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 from mitmproxy import ctx, http, tls
-from mitmproxy.proxy import server_hooks
 
 from palaryn_proxy.addons._flow import answered, guarded, state_of
 from palaryn_proxy.runtime import Runtime
@@ -19,20 +18,6 @@ WEBSOCKET_KEEP = 16
 class UpstreamStage:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
-        self._overrides = {k.lower(): v for k, v in runtime.config.resolve_overrides.items()}
-
-    @guarded("upstream")
-    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
-        """Pin overridden hosts to a fixed address (like curl --resolve); SNI and verification keep the name."""
-        if not self._overrides or data.server.address is None:
-            return
-        host, port = data.server.address
-        target = self._overrides.get(f"{host}:{port}".lower()) or self._overrides.get(str(host).lower())
-        if target is not None:
-            ip, _, tport = target.rpartition(":")
-            data.server.address = (ip.strip("[]"), int(tport))
-            if data.server.sni is None and data.server.tls:
-                data.server.sni = host
 
     def tls_start_client(self, data: tls.TlsData) -> None:
         """Prefer HTTP/2 when the client offers it, as the providers' own servers do.

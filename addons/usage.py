@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from mitmproxy import http
@@ -19,35 +20,113 @@ from palaryn_proxy.types import FlowState
 
 LLM_REQUEST = "llm_request"
 TAP = "stream_tap"
-STREAM_GUARD = "stream_guard"  # optional callable(parser) -> (message, code) | None, set by later stages
+STREAM_GUARDS = "stream_guards"  # callables(parser) -> Cut | None that later stages append
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """Why a stream is ended early. `before_chunk`: drop the chunk that tripped the guard, if possible."""
+
+    message: str
+    code: str
+    before_chunk: bool = False
+
+
+Guard = Callable[[StreamParser], Cut | None]
+
+
+def add_stream_guard(state: FlowState, guard: Guard) -> None:
+    state.extra.setdefault(STREAM_GUARDS, []).append(guard)
+
+
+_EVENT_END = {"sse": (b"\n\n", b"\r\n\r\n"), "ndjson": (b"\n",)}
+
+
+def last_event_end(data: bytes, shape: str) -> int:
+    """Offset just past the last complete event in `data` (0 if none) for line-framed shapes."""
+    return max((i + len(sep) for sep in _EVENT_END[shape] if (i := data.rfind(sep)) >= 0), default=0)
+
+
+def split_events(data: bytes, shape: str) -> list[bytes]:
+    """Complete events of `data`, each with its terminator (the caller keeps the incomplete rest)."""
+    events, start = [], 0
+    primary = _EVENT_END[shape][0]
+    while (i := data.find(primary, start)) >= 0:
+        events.append(data[start : i + len(primary)])
+        start = i + len(primary)
+    return events
 
 
 class StreamTap:
-    """mitmproxy's stream callable: forwards every chunk unchanged while a parser reads the decoded bytes.
+    """mitmproxy's stream callable: forwards every chunk while a parser reads the decoded bytes.
 
-    A stage may end the stream early through `state.extra[STREAM_GUARD]`: the tap then forwards up to the
-    next event boundary, drops the rest, and appends an error event in the provider's stream format.
+    Without guards, chunks pass through untouched as they arrive. When a stage may end the stream early
+    (`add_stream_guard`), an identity-encoded SSE or NDJSON stream is forwarded event by event: bytes of an
+    incomplete event wait until it completes, and the guards judge each event before it is sent. A tripped
+    guard therefore cuts cleanly: the client's bytes end on an event boundary, the event that tripped it (a
+    denied tool call) can be withheld, and an error event in the provider's stream format ends the stream.
+    Other shapes (compressed, binary eventstream, JSON arrays) are judged per network chunk.
     """
 
-    def __init__(self, state: FlowState, parser: StreamParser | None, decoder: ContentDecoder | None):
+    def __init__(
+        self,
+        state: FlowState,
+        parser: StreamParser | None,
+        decoder: ContentDecoder | None,
+        splittable: bool = False,
+    ):
         self.state, self.parser, self.decoder = state, parser, decoder
+        self.splittable = splittable and parser is not None and parser.shape in _EVENT_END
         self.first_token_at: float | None = None
-        self.cut: tuple[str, str] | None = None
+        self.cut: Cut | None = None
         self.dropping = False
+        self.pending = b""
 
     def __call__(self, chunk: bytes) -> bytes | list[bytes]:
-        if not chunk:  # end of stream
-            if self.cut is not None and self.parser is not None:
-                return [self.parser.error_event(*self.cut)]
-            return chunk
+        if not chunk:
+            return self._end()
         self.state.response_bytes += len(chunk)
-        if self.parser is not None:
-            self._feed(chunk)
+        if self.parser is None:
+            return chunk
+        guards: list[Guard] | None = self.state.extra.get(STREAM_GUARDS)  # stages may add guards late
         if self.dropping:
+            self._feed(chunk)  # keep counting what the upstream bills
             return []
-        if self.cut is not None and self.parser is not None and self.parser.at_boundary:
-            self.dropping = True  # forward this chunk (it ends an event), drop everything after it
-        return chunk
+        if not guards:
+            if self.pending:  # guards went away (cannot happen today): release what was waiting
+                chunk, self.pending = self.pending + chunk, b""
+            self._feed(chunk)
+            return chunk
+        if not self.splittable:
+            self._feed(chunk)
+            return self._judge(guards, [chunk])
+        data = self.pending + chunk
+        end = last_event_end(data, self.parser.shape)
+        self.pending = data[end:]
+        return self._judge(guards, split_events(data[:end], self.parser.shape), feed=True)
+
+    def _judge(self, guards: list[Guard], pieces: list[bytes], feed: bool = False) -> list[bytes]:
+        assert self.parser is not None
+        out: list[bytes] = []
+        for piece in pieces:
+            if feed:
+                self._feed(piece)
+            self.cut = next((c for c in (g(self.parser) for g in guards) if c is not None), None)
+            if self.cut is not None:
+                self.dropping = True
+                if not self.cut.before_chunk and (self.splittable or self.parser.at_boundary):
+                    out.append(piece)
+                return out
+            out.append(piece)
+        return out
+
+    def _end(self) -> bytes | list[bytes]:
+        tail, self.pending = self.pending, b""
+        if tail:
+            self._feed(tail)
+        if self.cut is not None and self.parser is not None:
+            return [self.parser.error_event(self.cut.message, self.cut.code)]
+        return [tail] if tail and not self.dropping else b""
 
     def _feed(self, chunk: bytes) -> None:
         assert self.parser is not None
@@ -56,9 +135,6 @@ class StreamTap:
             self.parser.feed(data)
         if self.first_token_at is None and self.parser.first_token_seen:
             self.first_token_at = time.monotonic()
-        guard: Callable[[StreamParser], tuple[str, str] | None] | None = self.state.extra.get(STREAM_GUARD)
-        if guard is not None and self.cut is None:
-            self.cut = guard(self.parser)
 
 
 class UsageStage:
@@ -69,24 +145,13 @@ class UsageStage:
     @guarded("usage")
     def request(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
-        adapter = state.extra.get("adapter") if state is not None else None
-        if state is None or adapter is None or flow.response is not None:
+        if state is None or flow.response is not None or parse_llm_request(flow, state) is None:
             return
-        req_ = flow.request
-        body = req_.get_content(strict=False) or b""
-        query = {k: v for k, v in req_.query.items()}
-        parsed = adapter.parse_request(req_.method, req_.path.split("?", 1)[0], query, req_.headers, body)
-        if parsed is None:
-            return
-        state.extra[LLM_REQUEST] = parsed
-        state.extra["api"] = parsed.api
-        state.extra["error_style"] = adapter.style_for(parsed)
-        state.tool = parsed.api
-        state.model = parsed.model
+        parsed: LLMRequest = state.extra[LLM_REQUEST]
         if self.accountant.force_stream_usage:
-            forced = add_stream_usage_option(parsed, body)
+            forced = add_stream_usage_option(parsed, flow.request.get_content(strict=False) or b"")
             if forced is not None:
-                req_.content = forced
+                flow.request.content = forced
 
     @guarded("usage")
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -104,7 +169,7 @@ class UsageStage:
             return
         encoding = resp.headers.get("content-encoding", "")
         decoder = ContentDecoder(encoding) if parser is not None else None
-        tap = StreamTap(state, parser, decoder)
+        tap = StreamTap(state, parser, decoder, splittable=encoding.strip().lower() in ("", "identity"))
         state.extra[TAP] = tap
         resp.stream = tap
 
@@ -154,3 +219,23 @@ async def _estimate(req: LLMRequest, result: Any) -> Any:
     if estimation_size(req, result) > THREAD_ESTIMATE_CHARS:
         return await asyncio.to_thread(estimate_usage, req, result)
     return estimate_usage(req, result)
+
+
+def parse_llm_request(flow: http.HTTPFlow, state: FlowState) -> LLMRequest | None:
+    """Parse (or, after a policy TRANSFORM rewrote the body, re-parse) the flow's LLM request."""
+    adapter = state.extra.get("adapter")
+    if adapter is None:
+        return None
+    req = flow.request
+    body = req.get_content(strict=False) or b""
+    parsed = adapter.parse_request(
+        req.method, req.path.split("?", 1)[0], dict(req.query.items()), req.headers, body
+    )
+    if parsed is None:
+        return None
+    state.extra[LLM_REQUEST] = parsed
+    state.extra["api"] = parsed.api
+    state.extra["error_style"] = adapter.style_for(parsed)
+    state.tool = parsed.api
+    state.model = parsed.model
+    return parsed

@@ -82,6 +82,7 @@ def build_record(
         "cost_usd": str(state.cost_usd) if state.cost_usd is not None else None,
         "dlp": list(state.dlp),
         "anomalies": list(state.anomalies),
+        "model_tools": list(state.model_tools),
     }
 
 

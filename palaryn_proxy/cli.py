@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from palaryn_proxy import __version__, agentenv, ca
+from palaryn_proxy import __version__, agentenv, ca, cli_anomalies, cli_policy
 from palaryn_proxy.audit import chain_files, read_records, verify
 from palaryn_proxy.config import Config, load_config
 from palaryn_proxy.errors import PalarynError
@@ -44,6 +44,8 @@ def proxy_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "--audit-log", type=click.Path(dir_okay=False), help="Audit log file (config: audit_log)."
         ),
         click.option("--metrics-listen", help="HOST:PORT for /metrics, or 'off' (config: metrics_listen)."),
+        click.option("--policy", "policy", multiple=True,
+                     help="Policy pack file or shipped pack name, repeatable (config: policy_packs)."),
     ]
     for decorate in reversed(decorators):
         fn = decorate(fn)
@@ -53,6 +55,8 @@ def proxy_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _load(kwargs: dict[str, Any]) -> Config:
     overrides = {k: kwargs.pop(k, None) for k in _PROXY_FLAGS}
     overrides["mode"] = list(overrides["mode"]) if overrides["mode"] else None
+    packs = kwargs.pop("policy", None)
+    overrides["policy_packs"] = list(packs) if packs else None
     try:
         return load_config(kwargs.pop("config_path", None), overrides)
     except PalarynError as exc:
@@ -82,7 +86,7 @@ def run(config: Config, quiet: bool) -> None:
     """Start the proxy (Ctrl-C or SIGTERM drains in-flight flows and exits)."""
     from palaryn_proxy import server  # imports mitmproxy: only when running
 
-    server.configure_logging(config.log_level)
+    server.configure_logging(config.log_level, config.log_format.lower(), tuple(config.mask_query_keys))
     sys.exit(asyncio.run(server.serve(config, quiet=quiet)))
 
 
@@ -316,6 +320,13 @@ def usage_cmd(since: str, by: str, as_json: bool, **kwargs: Any) -> None:
         click.echo(json.dumps([row.to_dict() for row in rows], indent=2))
     else:
         click.echo(render_table(rows, by))
+
+
+cli_policy.register(main, _load, proxy_options)
+cli_anomalies.register(main, _load, proxy_options)
+from palaryn_proxy import doctor  # noqa: E402 - kept beside its registration
+
+doctor.register(main, _load, proxy_options)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,7 @@ KEYS: tuple[Key, ...] = (
         "metrics_actor_labels", bool, False, "Add actor/workspace labels to metrics (unbounded cardinality)."
     ),
     Key("log_level", str, "warning", "Proxy log level: debug, info, warning, error.", env=True),
+    Key("log_format", str, "text", "Log lines on stderr: text, or json (one object per line).", env=True),
     Key(
         "upstream_ca_bundle",
         (str, type(None)),
@@ -158,7 +159,10 @@ KEYS: tuple[Key, ...] = (
     Key(
         "approval_hold_seconds", (int, float), 60, "How long a REQUIRE_APPROVAL flow is held for a decision."
     ),
-    Key("ssrf", dict, {}, "SSRF guard."),
+    Key("approval_webhook_url", (str, type(None)), None, "POSTed a JSON description of each new approval."),
+    Key("deny_streamed_tool_calls", str, "cut", "A denied model tool call in a stream: cut (end it) or flag."),
+    Key("destination_binding", bool, True, "Deny requests whose Host/SNI differs from their CONNECT target."),
+    Key("ssrf", dict, {}, "SSRF guard: {enabled: true, allow: [CIDR or host glob], deny: [...]}."),
     Key("anomaly", dict, {}, "Anomaly detection."),
 )
 KEYS_BY_NAME = {k.name: k for k in KEYS}
@@ -176,6 +180,12 @@ STAGES = (
     "anomaly",
     "audit",
 )
+CHOICES = {  # keys whose value is one of a few words
+    "log_level": ("debug", "info", "warning", "error"),
+    "log_format": ("text", "json"),
+    "fail_mode": ("open", "closed"),
+    "deny_streamed_tool_calls": ("cut", "flag"),
+}
 DEFAULT_FAIL_OPEN = {"usage": True, "anomaly": True}
 
 
@@ -298,10 +308,9 @@ def _validate_values(values: dict[str, Any], where: Callable[[str], str]) -> Non
             _hostport(values["metrics_listen"])
         except ValueError as exc:
             raise ConfigError(f"{where('metrics_listen')}: `metrics_listen`: {exc}, or 'off'") from None
-    if values["fail_mode"] not in ("open", "closed"):
-        raise ConfigError(f"{where('fail_mode')}: `fail_mode` must be `open` or `closed`")
-    if values["log_level"].lower() not in ("debug", "info", "warning", "error"):
-        raise ConfigError(f"{where('log_level')}: `log_level` must be one of debug, info, warning, error")
+    for name, allowed in CHOICES.items():
+        if name in values and str(values[name]).lower() not in allowed:
+            raise ConfigError(f"{where(name)}: `{name}` must be one of {', '.join(allowed)}")
     for stage in values["fail_open"]:
         if stage not in STAGES:
             raise ConfigError(

@@ -69,6 +69,7 @@ class LlmAccountant:
         """Record model, usage and cost on the flow and in the metrics."""
         state.model = result.model or req.model
         state.usage = usage
+        state.model_tools = list(result.tool_calls)
         if result.problem and (usage is None or usage.estimated):
             state.note(Reason("usage", "estimated" if usage else "unknown", result.problem))
         provider = state.provider or req.provider

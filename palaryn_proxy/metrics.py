@@ -100,10 +100,30 @@ class Metrics:
         self.storage_errors = Counter(
             "palaryn_storage_errors", "Storage failures seen by a stage.", ["stage"], registry=self.registry
         )
+        self.dlp_findings = Counter("palaryn_dlp_findings", "DLP findings by detector type, direction and action.",
+                                    ["type", "direction", "action"], registry=self.registry)
         self.estimated = Counter(
             "palaryn_llm_estimated_usage",
             "LLM calls whose usage was estimated because none was reported.",
             ["provider"],
+            registry=self.registry,
+        )
+        self.anomalies = Counter(
+            "palaryn_anomalies",
+            "Anomaly alerts (the first per entity, type and bucket) by type and severity.",
+            ["type", "severity"],
+            registry=self.registry,
+        )
+        self.anomaly_webhook = Counter(
+            "palaryn_anomaly_webhook",
+            "Anomaly webhook deliveries: sent, failed, dropped (over the per-minute limit).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.tls_client_failures = Counter(
+            "palaryn_tls_client_failures",
+            "TLS handshakes the client refused (pinning, mutual TLS, untrusted CA); hosts at /tls-failures.",
+            ["reason"],
             registry=self.registry,
         )
 
@@ -118,8 +138,16 @@ class Metrics:
 class MetricsServer:
     """Serves /metrics, /healthz and /readyz on a daemon thread (never on the proxy's event loop)."""
 
-    def __init__(self, metrics: Metrics, host: str, port: int, ready: Callable[[], tuple[bool, str]]):
+    def __init__(
+        self,
+        metrics: Metrics,
+        host: str,
+        port: int,
+        ready: Callable[[], tuple[bool, str]],
+        json_routes: dict[str, Callable[[], bytes]] | None = None,  # e.g. /tls-failures
+    ):
         registry = metrics.registry
+        routes = dict(json_routes or {})
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
@@ -131,6 +159,8 @@ class MetricsServer:
                 elif path == "/readyz":
                     ok, detail = ready()
                     self._send(200 if ok else 503, (detail + "\n").encode(), "text/plain")
+                elif path in routes:
+                    self._send(200, routes[path](), "application/json")
                 else:
                     self._send(404, b"not found\n", "text/plain")
 

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from palaryn_proxy import anomaly_store
 from palaryn_proxy.audit import AuditWriter, build_record
 from palaryn_proxy.budget import BudgetEngine, parse_budget_config
 from palaryn_proxy.config import Config
@@ -42,8 +43,11 @@ class Runtime:
         storage_config = parse_storage_config(config.values)
         budgets_on = bool(budget_config.budgets) or budget_config.per_request_max_usd is not None
         storage = None
-        if budgets_on or rate_config.rules:
+        approvals_on = bool(config.policy_packs)  # REQUIRE_APPROVAL rules keep approvals in storage
+        if budgets_on or rate_config.rules or approvals_on:
             storage = open_storage(storage_config.url, key_prefix=storage_config.key_prefix)
+        elif anomaly_store.persists(config.values):  # baselines only: an unopenable store just logs
+            storage = anomaly_store.open_optional_storage(storage_config)
         audit = None
         if open_audit:
             audit = AuditWriter(config.audit_log, config.audit_max_bytes, config.audit_fsync)

@@ -17,10 +17,11 @@ from mitmproxy import options
 from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
 
-from palaryn_proxy import agentenv, ca
+from palaryn_proxy import agentenv, ca, logs, reload
 from palaryn_proxy.addons import pipeline
 from palaryn_proxy.config import Config
 from palaryn_proxy.metrics import MetricsServer
+from palaryn_proxy.readiness import Readiness
 from palaryn_proxy.runtime import Runtime
 
 log = logging.getLogger("palaryn")
@@ -89,11 +90,13 @@ def banner(config: Config, addrs: list[Any]) -> str:
     return "\n".join(lines)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        stream=sys.stderr, level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("mitmproxy").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
+def configure_logging(level: str, fmt: str = "text", query_keys: tuple[str, ...] = ()) -> None:
+    logs.configure(level, fmt, query_keys)  # `log_format: json` for log collectors; secrets masked either way
+
+
+def _tls_failures(runtime: Runtime) -> bytes:
+    failures = runtime.stages.get("tls_failures")  # addons/tlswatch.py
+    return failures.to_json() if failures is not None else b'{"failures": [], "dropped_hosts": 0}'
 
 
 async def serve(config: Config, quiet: bool = False) -> int:
@@ -101,12 +104,17 @@ async def serve(config: Config, quiet: bool = False) -> int:
     ca.ensure_ca(config.certs_dir)
     trust = upstream_trust_file(config)
     runtime = Runtime.build(config)
+    readiness = runtime.stages["readiness"] = Readiness(runtime)
     metrics_server = None
     if config.metrics_listen not in ("off", ""):
         host, _, port = config.metrics_listen.rpartition(":")
         try:
             metrics_server = MetricsServer(
-                runtime.metrics, host.strip("[]"), int(port), ready=lambda: (True, "ok")
+                runtime.metrics,
+                host.strip("[]"),
+                int(port),
+                ready=readiness,
+                json_routes={"/tls-failures": lambda: _tls_failures(runtime)},
             )
         except OSError as exc:
             await runtime.aclose()
@@ -129,7 +137,7 @@ async def serve(config: Config, quiet: bool = False) -> int:
         disable_h2c.DisableH2C(),
         errors,
     )
-    master.addons.add(*pipeline(runtime), lifecycle)
+    master.addons.add(*pipeline(runtime), readiness, lifecycle)
     opts.update(
         mode=mode_specs(config),
         confdir=str(Path(config.certs_dir).resolve()),
@@ -138,9 +146,14 @@ async def serve(config: Config, quiet: bool = False) -> int:
         ssl_verify_upstream_trusted_ca=trust,
     )
     _install_signal_handlers(master, opts, runtime, float(config.drain_timeout))
+    proxy_server, tls_config = master.addons.get("proxyserver"), master.addons.get("tlsconfig")
+    readiness.conditions["listeners not up"] = lambda: bool(proxy_server.listen_addrs())
+    readiness.conditions["CA not loaded"] = lambda: getattr(tls_config, "certstore", None) is not None
+    readiness.start()
     try:
         await master.run()
     finally:
+        await readiness.stop()
         await runtime.aclose()
         if metrics_server is not None:
             metrics_server.stop()
@@ -160,10 +173,21 @@ def _install_signal_handlers(master: Master, opts: options.Options, runtime: Run
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
+    reloads: set[asyncio.Task[Any]] = set()  # referenced until done (the loop keeps only weak references)
+
+    def on_hup() -> None:  # re-read the config file; see palaryn_proxy/reload.py
+        task = loop.create_task(reload.reload(runtime))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
 
 
 async def _drain(master: Master, opts: options.Options, runtime: Runtime, timeout: float) -> None:
     """Stop accepting, let in-flight flows finish up to `timeout`, then shut down (audit flushed after)."""
+    readiness = runtime.stages.get("readiness")
+    if readiness is not None:
+        readiness.drain()  # /readyz says 503 before the listeners close
     opts.update(server=False)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -125,6 +125,7 @@ class FlowState:
     cost_usd: Decimal | None = None
     dlp: list[dict[str, str]] = field(default_factory=list)
     anomalies: list[dict[str, Any]] = field(default_factory=list)
+    model_tools: list[str] = field(default_factory=list)  # tools an LLM response asked to call
     blocked_by: str | None = None  # stage name when the proxy answered instead of upstream
     extra: dict[str, Any] = field(default_factory=dict)  # stage-private scratch space, never audited
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import types
+import urllib.parse
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,10 @@ _KEYS = (
     "min_payload_bytes",
     "working_hours",
     "actions",
+    "persist",
+    "persist_interval_seconds",
+    "webhook_url",
+    "webhook_max_per_minute",
 )
 _HOURS_KEYS = ("timezone", "start", "end", "days")
 
@@ -73,6 +78,10 @@ class AnomalyConfig:
     min_payload_bytes: int = 1024
     working_hours: WorkingHours | None = None
     actions: Mapping[AnomalyType, Action] = field(default_factory=_default_actions)
+    persist: bool = True  # baselines saved to the storage backend and restored at start
+    persist_interval_seconds: int = 60
+    webhook_url: str | None = None  # JSON POST of each first alert
+    webhook_max_per_minute: int = 10
 
     def action(self, kind: AnomalyType) -> Action:
         return self.actions.get(kind, Action.LOG)
@@ -106,6 +115,10 @@ def parse_config(data: Mapping[str, Any] | None) -> AnomalyConfig:
         min_payload_bytes=_int(data, "min_payload_bytes", d.min_payload_bytes, 0),
         working_hours=_working_hours(data.get("working_hours")),
         actions=_actions(data.get("actions")),
+        persist=_bool(data, "persist", d.persist),
+        persist_interval_seconds=_int(data, "persist_interval_seconds", d.persist_interval_seconds, 1),
+        webhook_url=_webhook_url(data.get("webhook_url")),
+        webhook_max_per_minute=_int(data, "webhook_max_per_minute", d.webhook_max_per_minute, 1),
     )
     if cfg.window_seconds < cfg.bucket_seconds * cfg.min_samples:
         raise ConfigError(
@@ -150,6 +163,21 @@ def _positive_float(data: Mapping[str, Any], key: str, default: float) -> float:
     ):
         raise ConfigError(f"anomaly.{key} must be a number > 0, got {value!r}; fix: e.g. {key}: {default:g}")
     return float(value)
+
+
+def _webhook_url(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        parts = urllib.parse.urlsplit(value) if isinstance(value, str) else None
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"anomaly.webhook_url must be an http:// or https:// URL, got {value!r}; "
+            "fix: e.g. webhook_url: https://alerts.example.com/palaryn"
+        )
+    return value
 
 
 def _entities(value: Any) -> frozenset[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -151,6 +151,17 @@ class AnomalyDetector:
     def export_state(self) -> dict[str, Any]:
         """A JSON-able snapshot of every baseline, for the storage backend."""
         return snapshot.export_state(self._table, self._tools, self.config)
+
+    def export_parts(self, size: int = 500) -> tuple[dict[str, Any], Iterator[list[dict[str, Any]]]]:
+        """export_state() in parts, for a caller that yields to the event loop in between: the snapshot
+        with no entities, and lists of at most `size` entities (each exported whole when its list is made)."""
+        items = list(self._table.items())
+
+        def entities() -> Iterator[list[dict[str, Any]]]:
+            for start in range(0, len(items), size):
+                yield [snapshot.export_entity(key, state) for key, state in items[start : start + size]]
+
+        return snapshot.export_header(self._tools, self.config), entities()
 
     def restore_state(self, data: dict[str, Any]) -> int:
         """Merge a snapshot (this replica's after a restart, or a peer's) into the baselines; call it once

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from palaryn_proxy.anomaly.config import AnomalyConfig
-from palaryn_proxy.anomaly.entities import EntityState, EntityTable, SeenTools
+from palaryn_proxy.anomaly.entities import EntityKey, EntityState, EntityTable, SeenTools
 from palaryn_proxy.anomaly.stats import SLOTS, ErrorRate, Grid, Ring, RollingRate, RollingValue
 from palaryn_proxy.errors import StorageError
 
@@ -29,26 +29,35 @@ _RINGS: dict[str, type[Ring]] = {
 
 
 def export_state(table: EntityTable, tools: SeenTools, config: AnomalyConfig) -> dict[str, Any]:
-    entities = []
-    for (kind, name), state in table.items():
-        entry: dict[str, Any] = {"kind": kind, "name": name}
-        for attr in _RINGS:
-            stat = getattr(state, attr)
-            if stat is not None:
-                entry[attr] = stat.export()
-        if state.has_tools:
-            entry["has_tools"] = True
-        if state.max_capability >= 0:
-            entry["max_capability"] = state.max_capability
-        entities.append(entry)
+    data = export_header(tools, config)
+    data["entities"] = [export_entity(key, state) for key, state in table.items()]
+    return data
+
+
+def export_header(tools: SeenTools, config: AnomalyConfig) -> dict[str, Any]:
+    """The snapshot without its entities."""
     return {
         "version": VERSION,
         "window_seconds": config.window_seconds,
         "bucket_seconds": config.bucket_seconds,
         "slots": SLOTS,
-        "entities": entities,
+        "entities": [],
         "tool_pairs": [list(pair) for pair in tools.pairs()],
     }
+
+
+def export_entity(key: EntityKey, state: EntityState) -> dict[str, Any]:
+    kind, name = key
+    entry: dict[str, Any] = {"kind": kind, "name": name}
+    for attr in _RINGS:
+        stat = getattr(state, attr)
+        if stat is not None:
+            entry[attr] = stat.export()
+    if state.has_tools:
+        entry["has_tools"] = True
+    if state.max_capability >= 0:
+        entry["max_capability"] = state.max_capability
+    return entry
 
 
 def merge_state(

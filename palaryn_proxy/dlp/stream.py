@@ -140,7 +140,7 @@ class StreamScanner:
             return b""
         window, pieces = self._window()
         found = self._scanner.findings_in(self.direction, self.host, [Segment(window, (), "content")])
-        cut = len(window) if final else len(window) - self.overlap
+        cut = len(window) if final else self._hold_from(window)
         force = final or sum(len(e.raw) for e in self._events) > self.max_hold
         n = self._emittable(cut, found, force)
         held_from = self._events[n].pieces[0].start if n < len(self._events) else len(window)
@@ -153,6 +153,16 @@ class StreamScanner:
         text = "".join(p.text for ev in released for p in ev.pieces)
         self._ctx_text = (self._ctx_text + text)[-_CONTEXT:]
         return b"".join(apply_bytes(ev.raw, ev.spans) for ev in released)
+
+    def _hold_from(self, window: str) -> int:
+        """Where held text starts: only the trailing run of non-space characters (at most `overlap`) can be
+        the first part of a secret still arriving, so everything before it is released at once. Detection
+        still sees the released text as context; an LLM token stream is not delayed by the overlap."""
+        floor = max(len(window) - self.overlap, len(self._ctx_text))
+        for i in range(len(window) - 1, floor - 1, -1):
+            if window[i].isspace():
+                return i + 1
+        return floor
 
     def _window(self) -> tuple[str, list[tuple[_Piece, _Event]]]:
         parts = [self._ctx_text]

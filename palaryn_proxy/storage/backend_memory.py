@@ -231,6 +231,14 @@ class MemoryStorage:
             self._kv.pop(self._prefix + key, None)
             return present
 
+    async def keys(self, prefix: str) -> list[str]:
+        with self._lock:
+            now = self._clock()
+            full = self._prefix + prefix
+            found = [k[len(self._prefix) :] for k, (_, until) in self._kv.items()
+                     if k.startswith(full) and (until is None or until > now)]
+            return sorted(found)
+
     async def ping(self) -> None:
         return None
 

@@ -168,6 +168,15 @@ class RedisStorage:
     async def delete(self, key: str) -> bool:
         return bool(await self._call(self._client.delete(f"{self._prefix}kv:{key}")))
 
+    async def keys(self, prefix: str) -> list[str]:
+        head = f"{self._prefix}kv:"
+        pattern = head + _GLOB_SPECIAL.sub(r"\\\1", prefix) + "*"
+
+        async def scan() -> list[str]:
+            return [k async for k in self._client.scan_iter(match=pattern, count=500)]
+
+        return sorted(full[len(head) :] for full in await self._call(scan()))
+
     async def ping(self) -> None:
         await self._call(self._client.ping())
 

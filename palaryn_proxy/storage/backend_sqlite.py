@@ -142,6 +142,11 @@ class SqliteStorage:
     async def delete(self, key: str) -> bool:
         return await self._run(lambda conn, now: ops.delete(conn, self._prefix + key, now))
 
+    async def keys(self, prefix: str) -> list[str]:
+        full = self._prefix + prefix
+        return await self._run(lambda conn, now: [k[len(self._prefix) :] for k in ops.keys(conn, full, now)],
+                               write=False)
+
     async def ping(self) -> None:
         await self._run(lambda conn, now: conn.execute("SELECT 1").fetchone(), write=False)
 

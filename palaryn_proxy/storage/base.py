@@ -173,6 +173,10 @@ class Storage(Protocol):
         """Remove a value; True if it existed."""
         ...
 
+    async def keys(self, prefix: str) -> list[str]:
+        """The live kv keys that start with `prefix` (without the storage key prefix), sorted."""
+        ...
+
     async def ping(self) -> None:
         """Raise StorageError if the backend is unreachable."""
         ...

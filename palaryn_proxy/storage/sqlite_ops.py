@@ -212,6 +212,15 @@ def get(conn: sqlite3.Connection, key: str, now: float) -> str | None:
     return None if row is None else str(row[0])
 
 
+def keys(conn: sqlite3.Connection, prefix: str, now: float) -> list[str]:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = conn.execute(
+        "SELECT key FROM kv WHERE key LIKE ? ESCAPE '\\' AND (expire_at IS NULL OR expire_at > ?) ORDER BY key",
+        (escaped + "%", now),
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
 def delete(conn: sqlite3.Connection, key: str, now: float) -> bool:
     present = get(conn, key, now) is not None
     conn.execute("DELETE FROM kv WHERE key = ?", (key,))

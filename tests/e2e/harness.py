@@ -123,6 +123,7 @@ def write_config(path: Path, upstream: Upstream, extra: dict[str, Any]) -> dict[
         "upstream_ca_bundle": str(upstream.ca),
         "resolve_overrides": overrides,
         "block_domains": ["blocked.test", "*.blocked.test"],
+        "ssrf": {"allow": ["127.0.0.1/32"]},  # the fake upstreams live on loopback
         "log_level": "info",
     }
     for key, value in extra.items():

@@ -240,5 +240,17 @@ async def test_kv_put_get_delete_ttl_and_nx(store: Storage) -> None:
     assert await store.get("forever") == "y"
 
 
+async def test_kv_keys_lists_live_keys_by_prefix(store: Storage) -> None:
+    await store.put("approval:b", "1", 60)
+    await store.put("approval:a", "1", 60)
+    await store.put("approval_%x", "1", 60)  # LIKE / glob metacharacters are literal
+    await store.put("approval:gone", "1", 0.1)
+    await store.put("other:c", "1", 60)
+    await asyncio.sleep(0.25)
+    assert await store.keys("approval:") == ["approval:a", "approval:b"]
+    assert await store.keys("approval_%") == ["approval_%x"]
+    assert await store.keys("nothing") == []
+
+
 async def test_ping(store: Storage) -> None:
     await store.ping()

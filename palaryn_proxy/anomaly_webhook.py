@@ -1,0 +1,106 @@
+"""Anomaly webhook: a JSON POST per first alert, at most N a minute, sent from a background task.
+
+Flows never wait for it: `notify` only queues (dropping what exceeds the rate or the queue), one task
+sends the queue in order, each POST in a worker thread with a timeout. The URL is never logged (it may
+carry a token).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("palaryn")
+TIMEOUT_SECONDS = 5.0
+QUEUE_LIMIT = 100
+USER_AGENT = "palaryn-proxy anomaly webhook"
+
+Outcome = Callable[[str], None]  # called with "sent", "failed" or "dropped"
+
+
+def post_json(url: str, payload: dict[str, Any], timeout: float = TIMEOUT_SECONDS) -> int:
+    """POST `payload` as JSON (blocking; run it in a thread); returns the HTTP status. No proxy is used."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": USER_AGENT}
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=timeout) as response:
+        return int(response.status)
+
+
+class Webhook:
+    """Rate-limited, queued delivery of alert payloads to one URL."""
+
+    def __init__(
+        self, url: str, per_minute: int, outcome: Outcome, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._url = url
+        self._per_minute = per_minute
+        self._outcome = outcome
+        self._clock = clock
+        self._sent_at: collections.deque[float] = collections.deque()
+        self._queue: collections.deque[dict[str, Any]] = collections.deque()
+        self._pending = 0  # queued or being sent
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def notify(self, payload: dict[str, Any]) -> None:
+        """Queue one payload unless this minute's allowance or the queue is used up (never blocks)."""
+        now = self._clock()
+        while self._sent_at and now - self._sent_at[0] >= 60.0:
+            self._sent_at.popleft()
+        if len(self._sent_at) >= self._per_minute or len(self._queue) >= QUEUE_LIMIT:
+            self._outcome("dropped")
+            return
+        self._sent_at.append(now)
+        self._queue.append(payload)
+        self._pending += 1
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="palaryn-anomaly-webhook")
+
+    async def stop(self, flush_seconds: float = 2.0) -> None:
+        """Give queued payloads `flush_seconds` to go out, then stop the sender."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        deadline = time.monotonic() + flush_seconds
+        while self._pending and time.monotonic() < deadline and not task.done():
+            await asyncio.sleep(0.05)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                try:
+                    await self._send(self._queue.popleft())
+                finally:
+                    self._pending -= 1
+
+    async def _send(self, payload: dict[str, Any]) -> None:
+        try:
+            status = await asyncio.to_thread(post_json, self._url, payload)
+        except (OSError, urllib.error.URLError, ValueError) as exc:
+            log.warning("anomaly webhook failed: %s", type(exc).__name__)
+            self._outcome("failed")
+            return
+        ok = 200 <= status < 300
+        if not ok:
+            log.warning("anomaly webhook answered HTTP %s", status)
+        self._outcome("sent" if ok else "failed")

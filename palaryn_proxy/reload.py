@@ -1,0 +1,70 @@
+"""SIGHUP: re-read the config file and swap what can change at runtime; an invalid file keeps the old config."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from palaryn_proxy.config import Config, load_config
+from palaryn_proxy.errors import PalarynError
+from palaryn_proxy.hostmatch import HostMatcher
+from palaryn_proxy.identity import IdentityResolver
+
+log = logging.getLogger("palaryn")
+
+RELOADABLE = ("block_domains", "passthrough_hosts", "identity")
+# Keys a `run` flag may have set: they keep their running values (they need a restart anyway).
+FROM_FLAGS = ("listen", "mode", "certs_dir", "audit_log", "metrics_listen", "policy_packs")
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    ok: bool
+    applied: tuple[str, ...] = ()
+    needs_restart: tuple[str, ...] = ()
+    error: str = ""
+
+
+def read_new(current: Config) -> Config:
+    """Load the file the proxy started with (blocking I/O: run it off the event loop)."""
+    if current.source is None:
+        raise PalarynError("the proxy was started without a config file: nothing to reload")
+    return load_config(current.source, {k: current.values[k] for k in FROM_FLAGS})
+
+
+def apply(runtime: Any, new: Config) -> ReloadResult:
+    """Build the new matchers and resolver first, then swap them in one synchronous step (flows see the old
+    set or the new one, never a mix). Keys that need a restart keep their old values and are named."""
+    old = runtime.config
+    changed = [k for k in new.values if new.values[k] != old.values.get(k)]
+    applied = tuple(k for k in changed if k in RELOADABLE)
+    later = tuple(k for k in changed if k not in RELOADABLE and k not in FROM_FLAGS)
+    values = {**old.values, **{k: new.values[k] for k in RELOADABLE}}
+    merged = Config(values=values, source=new.source, identity=new.identity)
+    identity = IdentityResolver(merged.identity)
+    block = HostMatcher(merged.block_domains)
+    passthrough = HostMatcher(merged.passthrough_hosts)
+    runtime.config, runtime.identity = merged, identity
+    runtime.block_domains, runtime.passthrough = block, passthrough
+    return ReloadResult(True, applied, later)
+
+
+async def reload(runtime: Any) -> ReloadResult:
+    """The SIGHUP handler's work: read off the loop, validate, swap on the loop, log the outcome."""
+    loop = asyncio.get_running_loop()
+    try:
+        new = await loop.run_in_executor(None, read_new, runtime.config)
+    except PalarynError as exc:
+        log.error("config reload failed, keeping the running configuration: %s", exc)
+        return ReloadResult(False, error=str(exc))
+    result = apply(runtime, new)
+    log.info(
+        "config reloaded from %s: applied %s", new.source, ", ".join(result.applied) or "(nothing changed)"
+    )
+    if result.needs_restart:
+        log.warning(
+            "config reload: %s changed but take effect only after a restart", ", ".join(result.needs_restart)
+        )
+    return result
