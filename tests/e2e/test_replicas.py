@@ -1,8 +1,5 @@
-"""Two proxy processes sharing one real redis-server: what one replica decides, the other enforces.
-
-Budgets and rate limits are covered here; approvals (shared through the same storage) get their own
-cross-replica test with the approvals work.
-"""
+"""Two proxy processes sharing one real redis-server: what one replica decides, the other enforces
+(budgets, rate limits and approvals)."""
 
 from __future__ import annotations
 
@@ -60,3 +57,55 @@ def test_budget_and_rate_limit_decided_on_one_replica_hold_on_the_other(proxy_fa
     assert b.record_for(limited.headers["x-palaryn-request-id"])["decision"] == "rate_limited"
     with client(a) as ca:  # and on A itself, of course
         assert ca.post("https://api.openai.com/v1/chat/completions", json=CHAT).status_code == 402
+
+
+def test_approval_held_on_one_replica_is_decided_from_the_cli_and_remembered_by_the_other(
+    proxy_factory, redis_proc, tmp_path
+):
+    import json
+    import subprocess
+    import threading
+    import time
+
+    from e2e.harness import BIN, base_env
+
+    pack = tmp_path / "approve.yaml"
+    pack.write_text(
+        "name: approve\nversion: '1'\ndefault_effect: ALLOW\nrules:\n"
+        "  - {name: deploys, effect: REQUIRE_APPROVAL, priority: 1, conditions: {paths: ['/deploy']},\n"
+        "     approval: {ttl_seconds: 120, hold_seconds: 15}}\n"
+    )
+    a, b = replicas(proxy_factory, redis_proc, {"policy_packs": [str(pack)]})
+    held: dict[str, httpx.Response] = {}
+
+    def request_on_a() -> None:
+        with client(a) as ca:
+            held["a"] = ca.post("https://upstream.test/deploy", json={"v": 1})
+
+    worker = threading.Thread(target=request_on_a)
+    worker.start()
+    listed: list = []
+    deadline = time.monotonic() + 8
+    while not listed and time.monotonic() < deadline:  # the CLI pointed at replica B's config sees it
+        out = subprocess.run(
+            [str(BIN), "approvals", "list", "--json", "--config", str(b.config_path)],
+            capture_output=True,
+            text=True,
+            env=base_env(),
+        )
+        listed = json.loads(out.stdout or "[]")
+        time.sleep(0.2)
+    assert len(listed) == 1
+    approved = subprocess.run(
+        [str(BIN), "approvals", "approve", listed[0]["id"], "--config", str(b.config_path)],
+        capture_output=True,
+        text=True,
+        env=base_env(),
+    )
+    assert approved.returncode == 0, approved.stderr
+    worker.join(20)
+    assert held["a"].status_code == 404  # went upstream (the fake has no /deploy route)
+    with client(b) as cb:  # the same request on the other replica is remembered as approved
+        started = time.monotonic()
+        assert cb.post("https://upstream.test/deploy", json={"v": 1}).status_code == 404
+        assert time.monotonic() - started < 3

@@ -12,43 +12,75 @@ import pytest
 
 BLOCKED = [
     # loopback, in every IPv4 notation
-    ("http://127.0.0.1/", "loopback"), ("http://127.0.0.1:6379/", "loopback"), ("http://127.1/", "loopback"),
-    ("http://127.0.1/", "loopback"), ("http://2130706433/", "loopback"), ("http://0x7f000001/", "loopback"),
-    ("http://0x7f.0.0.1/", "loopback"), ("http://017700000001/", "loopback"), ("http://0177.0.0.1/", "loopback"),
-    ("http://127.255.255.254/", "loopback"), ("http://127.0.0.1:8080/admin", "loopback"),
-    ("http://localhost/", "loopback"), ("http://localhost:9200/_cat", "loopback"),
+    ("http://127.0.0.1/", "loopback"),
+    ("http://127.0.0.1:6379/", "loopback"),
+    ("http://127.1/", "loopback"),
+    ("http://127.0.1/", "loopback"),
+    ("http://2130706433/", "loopback"),
+    ("http://0x7f000001/", "loopback"),
+    ("http://0x7f.0.0.1/", "loopback"),
+    ("http://017700000001/", "loopback"),
+    ("http://0177.0.0.1/", "loopback"),
+    ("http://127.255.255.254/", "loopback"),
+    ("http://127.0.0.1:8080/admin", "loopback"),
+    ("http://localhost/", "loopback"),
+    ("http://localhost:9200/_cat", "loopback"),
     ("http://loopback-alias.test/", "loopback"),  # resolve_overrides -> 127.0.0.2
     # unspecified
-    ("http://0.0.0.0/", "unspecified"), ("http://0/", "unspecified"),
+    ("http://0.0.0.0/", "unspecified"),
+    ("http://0/", "unspecified"),
     # private ranges
-    ("http://10.0.0.1/", "private"), ("http://10.255.255.254/", "private"), ("http://172.16.0.1/", "private"),
-    ("http://172.31.255.254/", "private"), ("http://192.168.0.1/", "private"), ("http://192.168.255.254/", "private"),
-    ("http://0xa000001/", "private"), ("http://167772161/", "private"), ("http://012.0.0.1/", "private"),
+    ("http://10.0.0.1/", "private"),
+    ("http://10.255.255.254/", "private"),
+    ("http://172.16.0.1/", "private"),
+    ("http://172.31.255.254/", "private"),
+    ("http://192.168.0.1/", "private"),
+    ("http://192.168.255.254/", "private"),
+    ("http://0xa000001/", "private"),
+    ("http://167772161/", "private"),
+    ("http://012.0.0.1/", "private"),
     ("http://private-alias.test/", "private"),  # resolve_overrides -> 10.1.2.3
     # cloud metadata and link-local
-    ("http://169.254.169.254/latest/meta-data/", "metadata"), ("http://0xa9fea9fe/", "metadata"),
-    ("http://2852039166/", "metadata"), ("http://169.254.169.254:80/computeMetadata/v1/", "metadata"),
-    ("http://metadata.google.internal/computeMetadata/v1/", "metadata"), ("http://100.100.100.200/", "metadata"),
-    ("http://[fd00:ec2::254]/", "metadata"), ("http://169.254.0.1/", "link_local"),
-    ("http://169.254.10.20/", "link_local"), ("http://[fe80::1]/", "link_local"),
+    ("http://169.254.169.254/latest/meta-data/", "metadata"),
+    ("http://0xa9fea9fe/", "metadata"),
+    ("http://2852039166/", "metadata"),
+    ("http://169.254.169.254:80/computeMetadata/v1/", "metadata"),
+    ("http://metadata.google.internal/computeMetadata/v1/", "metadata"),
+    ("http://100.100.100.200/", "metadata"),
+    ("http://[fd00:ec2::254]/", "metadata"),
+    ("http://169.254.0.1/", "link_local"),
+    ("http://169.254.10.20/", "link_local"),
+    ("http://[fe80::1]/", "link_local"),
     # carrier-grade NAT, multicast, broadcast, reserved
-    ("http://100.64.0.1/", "cgnat"), ("http://100.127.255.254/", "cgnat"), ("http://224.0.0.1/", "multicast"),
-    ("http://239.255.255.250/", "multicast"), ("http://255.255.255.255/", "broadcast"),
+    ("http://100.64.0.1/", "cgnat"),
+    ("http://100.127.255.254/", "cgnat"),
+    ("http://224.0.0.1/", "multicast"),
+    ("http://239.255.255.250/", "multicast"),
+    ("http://255.255.255.255/", "broadcast"),
     ("http://240.0.0.1/", "reserved"),
     # IPv6 forms
-    ("http://[::1]/", "loopback"), ("http://[::1]:8080/", "loopback"), ("http://[::]/", "unspecified"),
-    ("http://[fc00::1]/", "unique_local"), ("http://[fd12:3456::1]/", "unique_local"),
+    ("http://[::1]/", "loopback"),
+    ("http://[::1]:8080/", "loopback"),
+    ("http://[::]/", "unspecified"),
+    ("http://[fc00::1]/", "unique_local"),
+    ("http://[fd12:3456::1]/", "unique_local"),
     ("http://[ff02::1]/", "multicast"),
     # IPv4 carried in IPv6 is judged by the IPv4 address it carries
-    ("http://[::ffff:127.0.0.1]/", "loopback"), ("http://[::ffff:169.254.169.254]/", "metadata"),
-    ("http://[::ffff:10.0.0.1]/", "private"), ("http://[::ffff:7f00:1]/", "loopback"),
+    ("http://[::ffff:127.0.0.1]/", "loopback"),
+    ("http://[::ffff:169.254.169.254]/", "metadata"),
+    ("http://[::ffff:10.0.0.1]/", "private"),
+    ("http://[::ffff:7f00:1]/", "loopback"),
     ("http://[::127.0.0.1]/", "loopback"),
     # HTTPS through CONNECT too
-    ("https://127.0.0.1/", "loopback"), ("https://10.0.0.1/", "private"), ("https://169.254.169.254/", "metadata"),
+    ("https://127.0.0.1/", "loopback"),
+    ("https://10.0.0.1/", "private"),
+    ("https://169.254.169.254/", "metadata"),
     ("https://localhost/", "loopback"),
 ]
 ALLOWED = [f"https://upstream.test/echo?n={i}" for i in range(8)] + [
-    "https://upstream.test/status/204", "http://plain.test/echo", "http://plain.test/echo?x=1",
+    "https://upstream.test/status/204",
+    "http://plain.test/echo",
+    "http://plain.test/echo?x=1",
     "https://upstream.test/bytes/10",
 ]
 
@@ -81,8 +113,24 @@ def client(ssrf_proxy):
 @pytest.mark.parametrize("url, address_class", BLOCKED)
 def test_internal_destinations_are_refused(ssrf_proxy, url, address_class):
     # curl sends every notation as written (httpx rejects some of them client-side).
-    out = subprocess.run(["curl", "-sS", "--max-time", "15", "-x", ssrf_proxy.url, "--cacert", str(ssrf_proxy.ca_file),
-                          "--suppress-connect-headers", "-D", "-", url], capture_output=True, timeout=30)
+    out = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "--max-time",
+            "15",
+            "-x",
+            ssrf_proxy.url,
+            "--cacert",
+            str(ssrf_proxy.ca_file),
+            "--suppress-connect-headers",
+            "-D",
+            "-",
+            url,
+        ],
+        capture_output=True,
+        timeout=30,
+    )
     head, _, body = out.stdout.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     assert " 403" in lines[0], (lines, body)
