@@ -47,6 +47,19 @@ def refuse(flow: http.HTTPFlow, verdict: Verdict, code: str) -> None:
         state.status = r.status
 
 
+def storage_failed(runtime: Runtime, flow: http.HTTPFlow, stage: str, what: str, exc: Exception) -> None:
+    """Storage unreachable: `fail_mode: open` lets the flow through (noted `<stage>_unchecked`),
+    `closed` answers 503 naming the cause."""
+    runtime.metrics.storage_errors.labels(stage).inc()
+    state = state_of(flow)
+    if runtime.storage_config.fail_open:
+        if state is not None:
+            state.note(Reason(stage, f"{stage}_unchecked", f"{what} storage unreachable: {exc}"))
+        return
+    reason = Reason(stage, "storage_unavailable", f"{what} storage unreachable: {exc}")
+    refuse(flow, Verdict(Decision.ERROR, reason, status=503), "storage_unavailable")
+
+
 def guarded(stage: str) -> Callable[[F], F]:
     """Wrap a hook so that its own failure blocks the flow (fail closed) unless `fail_open.<stage>` is set.
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from mitmproxy import http
 
-from palaryn_proxy.addons._flow import answered, guarded, refuse, state_of
+from palaryn_proxy.addons._flow import answered, guarded, refuse, state_of, storage_failed
 from palaryn_proxy.addons.usage import LLM_REQUEST, Cut, add_stream_guard
 from palaryn_proxy.budget import BudgetRefusal, BudgetReservation, Charge
 from palaryn_proxy.errors import StorageError
@@ -40,7 +40,7 @@ class BudgetStage:
         try:
             result = await engine.reserve(state.identity, worst_usd or Decimal(0), worst_tokens)
         except StorageError as exc:
-            self._storage_failed(flow, state, exc)
+            storage_failed(self.runtime, flow, "budget", "budget", exc)
             return
         if isinstance(result, BudgetRefusal):
             self.runtime.metrics.budget_refusals.labels(result.budget).inc()
@@ -120,17 +120,6 @@ class BudgetStage:
         if remaining is not None:
             self.runtime.metrics.budget_remaining.labels(charge.budget.name).set(float(remaining))
 
-    def _storage_failed(self, flow: http.HTTPFlow, state: FlowState, exc: StorageError) -> None:
-        self.runtime.metrics.storage_errors.labels("budget").inc()
-        if self.runtime.storage_config.fail_open:
-            state.note(Reason("budget", "budget_unchecked", f"budget storage unreachable: {exc}"))
-            return
-        verdict = Verdict(
-            Decision.ERROR,
-            Reason("budget", "storage_unavailable", f"budget storage unreachable: {exc}"),
-            status=503,
-        )
-        refuse(flow, verdict, "storage_unavailable")
 
 
 def _stream_guard(state: FlowState, max_output_tokens: int) -> Callable[[StreamParser], Cut | None]:

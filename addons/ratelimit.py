@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from mitmproxy import http
 
-from palaryn_proxy.addons._flow import answered, guarded, refuse, state_of
+from palaryn_proxy.addons._flow import answered, guarded, refuse, state_of, storage_failed
 from palaryn_proxy.addons.usage import LLM_REQUEST
 from palaryn_proxy.errors import StorageError
 from palaryn_proxy.llm import LlmAccountant
 from palaryn_proxy.ratelimit import RateLimitRefusal, RateLimitTicket
 from palaryn_proxy.runtime import Runtime
-from palaryn_proxy.types import Decision, Reason, Verdict
+from palaryn_proxy.types import Decision, Verdict
 
 TICKET = "rate_limit_ticket"
 
@@ -31,16 +31,7 @@ class RateLimitStage:
         try:
             result = await limiter.check(state.identity, state.host, tokens=tokens)
         except StorageError as exc:
-            self.runtime.metrics.storage_errors.labels("ratelimit").inc()
-            if self.runtime.storage_config.fail_open:
-                state.note(Reason("ratelimit", "ratelimit_unchecked", f"storage unreachable: {exc}"))
-                return
-            verdict = Verdict(
-                Decision.ERROR,
-                Reason("ratelimit", "storage_unavailable", f"rate-limit storage unreachable: {exc}"),
-                status=503,
-            )
-            refuse(flow, verdict, "storage_unavailable")
+            storage_failed(self.runtime, flow, "ratelimit", "rate-limit", exc)
             return
         if isinstance(result, RateLimitRefusal):
             self.runtime.metrics.rate_limited.labels(result.rule).inc()
