@@ -14,7 +14,7 @@ from typing import Any
 
 from mitmproxy import http
 
-from palaryn_proxy.addons._flow import answered, guarded, refuse, state_of
+from palaryn_proxy.addons._flow import PROXY_ANSWERED, answered, guarded, refuse, state_of
 from palaryn_proxy.addons.usage import Cut, add_stream_guard, parse_llm_request
 from palaryn_proxy.approvals import Approval, ApprovalBook, new_id
 from palaryn_proxy.audit import mask_url
@@ -41,6 +41,10 @@ class PolicyStage:
         self.approvals = ApprovalBook(runtime.storage) if runtime.storage is not None else None
         self._mtimes = self._source_mtimes()
         self._watcher: asyncio.Task[None] | None = None
+
+    def readiness(self) -> tuple[bool, str]:
+        """For /readyz: the policy in force (a failed reload keeps the previous one, so this stays ready)."""
+        return True, f"policy: {len(self.engine.packs)} pack(s) loaded"
 
     # ------------------------------------------------------------------ reload
 
@@ -234,7 +238,7 @@ class PolicyStage:
         """Streams: judge each tool call as the model asks for it; cut before it reaches the client."""
         state = state_of(flow)
         ctx: PolicyContext | None = state.extra.get(CONTEXT) if state is not None else None
-        if state is None or ctx is None or state.kind is not Kind.LLM or answered_by_proxy(state):
+        if state is None or ctx is None or state.kind is not Kind.LLM or state.extra.get(PROXY_ANSWERED):
             return
         add_stream_guard(state, self._tool_guard(state, ctx))
 
@@ -287,10 +291,6 @@ class PolicyStage:
                 f"the model asked to call a denied tool: {result.message}",
             )
             refuse(flow, Verdict(Decision.DENY, reason, status=403), "tool_denied")
-
-
-def answered_by_proxy(state: FlowState) -> bool:
-    return bool(state.extra.get("proxy_answered"))
 
 
 def _most_restrictive(results: list[PolicyResult]) -> PolicyResult:
