@@ -22,8 +22,12 @@ from palaryn_proxy.types import Usage
 FIXTURES = Path(__file__).parents[1] / "engine" / "providers" / "fixtures"
 SSE, JSON = "text/event-stream", "application/json"
 # Hosts that local deployments use get test names (localhost would bypass the proxy through NO_PROXY).
-HOST_ALIASES = {("localhost", 8000): "vllm.test", ("localhost", 11434): "ollama.test",
-                ("127.0.0.1", 11434): "ollama.test", ("gpu-box.lan", 11434): "ollama.test"}
+HOST_ALIASES = {
+    ("localhost", 8000): "vllm.test",
+    ("localhost", 11434): "ollama.test",
+    ("127.0.0.1", 11434): "ollama.test",
+    ("gpu-box.lan", 11434): "ollama.test",
+}
 PRICES = PriceBook()
 
 
@@ -39,7 +43,12 @@ def load_cases():
 
 
 CASES = load_cases()
-LLM_CONFIG = {"providers": {"openai_compatible": {"hosts": ["vllm.test:8000"]}, "ollama": {"hosts": ["ollama.test:11434"]}}}
+LLM_CONFIG = {
+    "providers": {
+        "openai_compatible": {"hosts": ["vllm.test:8000"]},
+        "ollama": {"hosts": ["ollama.test:11434"]},
+    }
+}
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +73,12 @@ def send(proxy: Proxy, upstream, case, chunks: int = 3) -> dict:
     upstream.app.serve_fixture(unquote(case.path.split("?")[0]), body, case.content_type, chunks=chunks)
     request_body = (FIXTURES / case.body.split(".")[0]).with_suffix(".req.json").read_bytes()
     with client_for(proxy) as client:
-        resp = client.post(f"{scheme}://{host}{port}{case.path}", params=case.query or None, content=request_body,
-                           headers={"content-type": JSON})
+        resp = client.post(
+            f"{scheme}://{host}{port}{case.path}",
+            params=case.query or None,
+            content=request_body,
+            headers={"content-type": JSON},
+        )
     assert resp.status_code == 200, resp.text
     assert resp.content == body  # forwarded byte for byte
     return proxy.record_for(resp.headers["x-palaryn-request-id"])
@@ -90,7 +103,10 @@ def test_every_adapter_usage_and_cost_in_audit(llm_proxy, upstream, case):
 
 def test_stream_is_not_buffered(llm_proxy, upstream):
     """The first event reaches the client long before the upstream has finished."""
-    events = [f'data: {{"id":"c","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[{{"index":0,"delta":{{"content":"w{i} "}}}}]}}\n\n' for i in range(5)]
+    events = [
+        f'data: {{"id":"c","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[{{"index":0,"delta":{{"content":"w{i} "}}}}]}}\n\n'
+        for i in range(5)
+    ]
     body = "".join(events).encode() + b"data: [DONE]\n\n"
     upstream.app.serve_fixture("/v1/chat/completions", body, SSE, chunks=6, delay=0.4)
     request = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "count"}]}
@@ -114,23 +130,40 @@ def test_stream_is_not_buffered(llm_proxy, upstream):
 
 def test_two_thousand_event_stream_passes_intact(llm_proxy, upstream):
     chunks = [
-        json.dumps({"id": "c", "object": "chat.completion.chunk", "model": "gpt-4o-mini-2024-07-18",
-                    "choices": [{"index": 0, "delta": {"content": f"t{i} "}}]})
+        json.dumps(
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "model": "gpt-4o-mini-2024-07-18",
+                "choices": [{"index": 0, "delta": {"content": f"t{i} "}}],
+            }
+        )
         for i in range(2000)
     ]
-    final = {"id": "c", "object": "chat.completion.chunk", "model": "gpt-4o-mini-2024-07-18", "choices": [],
-             "usage": {"prompt_tokens": 12, "completion_tokens": 2000, "total_tokens": 2012}}
+    final = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 2000, "total_tokens": 2012},
+    }
     body = "".join(f"data: {c}\n\n" for c in [*chunks, json.dumps(final)]).encode() + b"data: [DONE]\n\n"
     upstream.app.serve_fixture("/v1/chat/completions", body, SSE, chunks=400)
-    request = {"model": "gpt-4o-mini", "stream": True, "stream_options": {"include_usage": True},
-               "messages": [{"role": "user", "content": "go"}]}
+    request = {
+        "model": "gpt-4o-mini",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": "go"}],
+    }
     with client_for(llm_proxy) as client:
         resp = client.post("https://api.openai.com/v1/chat/completions", json=request)
     assert resp.content == body
     record = llm_proxy.record_for(resp.headers["x-palaryn-request-id"])
     assert record["usage"]["input_tokens"] == 12 and record["usage"]["output_tokens"] == 2000
     assert record["usage"]["estimated"] is False
-    assert Decimal(record["cost_usd"]) == PRICES.cost("openai", "gpt-4o-mini-2024-07-18", None, Usage(12, 2000))
+    assert Decimal(record["cost_usd"]) == PRICES.cost(
+        "openai", "gpt-4o-mini-2024-07-18", None, Usage(12, 2000)
+    )
 
 
 @pytest.mark.parametrize("name, body, ctype, headers", [
@@ -141,9 +174,15 @@ def test_two_thousand_event_stream_passes_intact(llm_proxy, upstream):
     ("corrupt gzip", b"\x1f\x8b\x08\x00garbage-not-gzip", JSON, [("content-encoding", "gzip")]),
     ("gzip stream", gzip.compress(b'data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4o","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}\n\ndata: [DONE]\n\n'), SSE, [("content-encoding", "gzip")]),
 ])  # fmt: skip
-def test_bad_responses_are_forwarded_and_never_break_the_proxy(llm_proxy, upstream, name, body, ctype, headers):
+def test_bad_responses_are_forwarded_and_never_break_the_proxy(
+    llm_proxy, upstream, name, body, ctype, headers
+):
     upstream.app.serve_fixture("/v1/chat/completions", body, ctype, chunks=2, headers=headers)
-    request = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hello there"}], "stream": ctype == SSE}
+    request = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": "hello there"}],
+        "stream": ctype == SSE,
+    }
     with client_for(llm_proxy) as client:
         with client.stream("POST", "https://api.openai.com/v1/chat/completions", json=request) as resp:
             raw = b"".join(resp.iter_raw())
@@ -168,7 +207,23 @@ def test_chunked_json_response(llm_proxy, upstream):
     body = (FIXTURES / "openai_chat.resp.json").read_bytes()
     upstream.app.serve_fixture("/v1/chat/completions", body, JSON, chunks=7, delay=0.01)
     with client_for(llm_proxy) as client:
-        resp = client.post("https://api.openai.com/v1/chat/completions",
-                           content=(FIXTURES / "openai_chat.req.json").read_bytes())
+        resp = client.post(
+            "https://api.openai.com/v1/chat/completions",
+            content=(FIXTURES / "openai_chat.req.json").read_bytes(),
+        )
     record = llm_proxy.record_for(resp.headers["x-palaryn-request-id"])
     assert record["usage"]["input_tokens"] == 2006 and record["usage"]["cache_read_tokens"] == 1920
+
+
+def test_pricing_override_prices_a_self_hosted_model(proxy_factory, upstream):
+    proxy = proxy_factory(
+        {
+            **LLM_CONFIG,
+            "pricing": {"overrides": {"llama3.*": {"input_per_mtok": 0.5, "output_per_mtok": 1.5}}},
+            "per_request_max_usd": 10,
+        }
+    )
+    case = next(c for c in CASES if c.name == "ollama_chat")
+    record = send(proxy, upstream, case)
+    # 26 input + 298 output tokens at $0.50 / $1.50 per million
+    assert Decimal(record["cost_usd"]) == Decimal("0.000013") + Decimal("0.000447")
