@@ -7,7 +7,7 @@ import logging
 from mitmproxy import http
 
 from palaryn_proxy.addons._flow import elapsed, state_of
-from palaryn_proxy.refusals import REQUEST_ID_HEADER
+from palaryn_proxy.refusals import REQUEST_ID_HEADER, UPSTREAM_FAILURE
 from palaryn_proxy.runtime import Runtime
 from palaryn_proxy.types import Decision, FlowState, Reason
 
@@ -71,8 +71,10 @@ class AuditStage:
         if state.blocked_by is None:
             state.decision = Decision.ERROR
             state.blocked_by = stage
-        if state.status is None:
-            state.status = 502 if stage == "upstream" else None
+        if state.status is None and stage == "upstream":
+            state.status = 504 if rule == "timeout" else 502
+            # mitmproxy writes the error answer right after this hook, in this task: tell it who this is.
+            UPSTREAM_FAILURE.set((state.request_id, state.extra.get("error_style"), state.status))
         self._finish(state)
 
     def _finish(self, state: FlowState) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 import weakref
 from datetime import UTC, datetime
@@ -12,15 +11,11 @@ from mitmproxy.proxy import mode_specs
 
 from palaryn_proxy.addons._flow import STATE_KEY, answered, guarded, refuse, state_of
 from palaryn_proxy.classify import capability_for
-from palaryn_proxy.identity import HEADER_PREFIX, parse_basic
+from palaryn_proxy.identity import HEADER_PREFIX, new_request_id, parse_basic
 from palaryn_proxy.runtime import Runtime
 from palaryn_proxy.types import Capability, Decision, FlowState, Identity, Kind, Reason, Verdict
 
 PROXY_AUTH = "proxy-authorization"
-
-
-def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
 
 
 def _now_iso() -> str:

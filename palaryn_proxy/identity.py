@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import hmac
 import ipaddress
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -19,6 +20,10 @@ WORKSPACE_HEADER = "x-palaryn-workspace"
 TASK_HEADER = "x-palaryn-task"
 TAGS_HEADER = "x-palaryn-tags"
 MAX_TAGS = 32
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
 
 
 def hash_token(token: str) -> str:

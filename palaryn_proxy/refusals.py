@@ -8,11 +8,16 @@ other hosts get a generic JSON error. Status codes: 403 policy / DLP, 429 (+ Ret
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from palaryn_proxy.types import Decision
 
 REQUEST_ID_HEADER = "X-Palaryn-Request-Id"
+# Set by the audit stage in mitmproxy's error hook, read by the error page mitmproxy writes right after it in
+# the same task: (request id, provider error style, status).
+UPSTREAM_FAILURE: ContextVar[tuple[str, str | None, int] | None] = ContextVar("palaryn_upstream_failure",
+                                                                                default=None)
 DECISION_HEADER = "X-Palaryn-Decision"
 
 _DEFAULT_STATUS = {

@@ -13,18 +13,37 @@ from pathlib import Path
 from typing import Any
 
 import certifi
-from mitmproxy import options
+from mitmproxy import http, options
 from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
+from mitmproxy.net.http import http1
+from mitmproxy.proxy.layers.http import _http1
 
-from palaryn_proxy import agentenv, ca, logs, reload
+from palaryn_proxy import agentenv, ca, logs, refusals, reload
 from palaryn_proxy.addons import pipeline
 from palaryn_proxy.config import Config
+from palaryn_proxy.identity import new_request_id
 from palaryn_proxy.metrics import MetricsServer
 from palaryn_proxy.readiness import Readiness
 from palaryn_proxy.runtime import Runtime
+from palaryn_proxy.types import Decision
 
 log = logging.getLogger("palaryn")
+
+
+def upstream_error_response(status_code: int, message: str = "") -> bytes:
+    """mitmproxy's own HTTP/1 error answer (upstream unreachable, reset, timed out), rendered like every other
+    palaryn answer: JSON in the provider's error shape with X-Palaryn-Request-Id and X-Palaryn-Decision."""
+    failure = refusals.UPSTREAM_FAILURE.get()
+    request_id, style, status = failure if failure is not None else (new_request_id(), None, status_code)
+    text = f"upstream failed: {message}" if status >= 500 else message
+    refusal = refusals.render(style, Decision.ERROR, text, "upstream_error", request_id, status=status)
+    response = http.Response.make(refusal.status, refusal.body, {**refusal.headers, "connection": "close"})
+    return http1.assemble_response(response)
+
+
+def install_error_page() -> None:
+    _http1.make_error_response = upstream_error_response
 
 
 def mode_specs(config: Config) -> list[str]:
@@ -125,6 +144,7 @@ async def serve(config: Config, quiet: bool = False) -> int:
             return 1
         metrics_server.start()
 
+    install_error_page()
     opts = options.Options()
     master = Master(opts)
     errors = errorcheck.ErrorCheck(repeat_errors_on_stderr=True)
