@@ -39,13 +39,21 @@ def estimation_size(req: LLMRequest, result: LLMResult) -> int:
     return len(req.prompt_text) + len(result.output_text)
 
 
+def prompt_tokens(req: LLMRequest) -> int:
+    """The request's estimated prompt tokens, counted once per request (budgets, rate limits, estimates)."""
+    if req.estimated_prompt_tokens is None:
+        text = req.prompt_text
+        req.estimated_prompt_tokens = (
+            estimate_prompt_tokens(text, req.model, req.message_count) if text else 0
+        )
+    return req.estimated_prompt_tokens
+
+
 def estimate_usage(req: LLMRequest, result: LLMResult) -> Usage:
     """Offline estimate of a call's usage: prompt from the request, completion from the generated text."""
     model = result.model or req.model
     return Usage(
-        input_tokens=estimate_prompt_tokens(req.prompt_text, model, req.message_count)
-        if req.prompt_text
-        else 0,
+        input_tokens=prompt_tokens(req),
         output_tokens=count_tokens(result.output_text, model) if result.output_text else 0,
         estimated=True,
     )
@@ -104,18 +112,14 @@ class LlmAccountant:
 
     def worst_case_cost(self, req: LLMRequest) -> tuple[Decimal | None, int]:
         """(worst-case cost, worst-case tokens) of a request before it goes upstream (for budgets)."""
-        input_tokens = (
-            estimate_prompt_tokens(req.prompt_text, req.model, req.message_count) if req.prompt_text else 0
-        )
+        input_tokens = prompt_tokens(req)
         max_out = req.max_output_tokens or default_max_output_tokens(req.model)
         cost = self.prices.worst_case_cost(req.provider, req.model, input_tokens, max_out)
         return cost, input_tokens + max_out
 
     def estimated_tokens(self, req: LLMRequest) -> int:
         """Tokens a request is charged to rate limits before it runs: prompt estimate + its output cap."""
-        prompt = (
-            estimate_prompt_tokens(req.prompt_text, req.model, req.message_count) if req.prompt_text else 0
-        )
+        prompt = prompt_tokens(req)
         return prompt + (req.max_output_tokens or 0)
 
     def output_allowance(self, req: LLMRequest, remaining_usd: Decimal) -> int | None:
@@ -125,9 +129,7 @@ class LlmAccountant:
         """
         if not remaining_usd.is_finite():
             return None
-        prompt = (
-            estimate_prompt_tokens(req.prompt_text, req.model, req.message_count) if req.prompt_text else 0
-        )
+        prompt = prompt_tokens(req)
         input_cost = self.prices.cost(req.provider, req.model, None, Usage(input_tokens=prompt))
         per_million = self.prices.cost(req.provider, req.model, None, Usage(output_tokens=1_000_000))
         if input_cost is None or not per_million:

@@ -46,6 +46,7 @@ class LLMRequest:
     max_output_tokens: int | None = None
     prompt_text: str = field(default="", repr=False)  # user content: kept out of reprs and logs
     message_count: int = 0  # chat messages in the prompt (per-message token overhead when estimating)
+    estimated_prompt_tokens: int | None = None  # filled once by the accountant, reused by every stage
     stream_shape: str | None = None  # "sse" | "ndjson" | "json_array" | "eventstream" | None
     deployment: str | None = None
     api_version: str | None = None  # Azure's `api-version` query parameter

@@ -235,8 +235,11 @@ class MemoryStorage:
         with self._lock:
             now = self._clock()
             full = self._prefix + prefix
-            found = [k[len(self._prefix) :] for k, (_, until) in self._kv.items()
-                     if k.startswith(full) and (until is None or until > now)]
+            found = [
+                k[len(self._prefix) :]
+                for k, (_, until) in self._kv.items()
+                if k.startswith(full) and (until is None or until > now)
+            ]
             return sorted(found)
 
     async def ping(self) -> None:

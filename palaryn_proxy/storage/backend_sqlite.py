@@ -18,17 +18,19 @@ T = TypeVar("T")
 
 DEFAULT_BUSY_TIMEOUT_SECONDS = 5.0
 _PURGE_EVERY = 1000
+SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
 
 
-def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
+def _connect(path: str, busy_timeout: float, synchronous: str) -> sqlite3.Connection:
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         conn.execute("PRAGMA journal_mode = WAL")
-        # FULL: a settle acknowledged to the caller survives power loss, not just a process crash.
-        conn.execute("PRAGMA synchronous = FULL")
+        # WAL + NORMAL: a committed settle survives a process crash; FULL (?synchronous=full in the URL)
+        # also survives power loss, at the price of an fsync per transaction.
+        conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS[synchronous]}")
         conn.executescript(ops.SCHEMA)
     except sqlite3.Error:
         conn.close()
@@ -50,12 +52,13 @@ class SqliteStorage:
         *,
         busy_timeout_seconds: float = DEFAULT_BUSY_TIMEOUT_SECONDS,
         clock: Callable[[], float] = time.time,
+        synchronous: str = "normal",
     ) -> None:
         self._prefix = key_prefix
         self._clock = clock
         self._path = path
         try:
-            self._conn = _connect(path, busy_timeout_seconds)
+            self._conn = _connect(path, busy_timeout_seconds, synchronous)
         except (sqlite3.Error, OSError) as e:
             raise StorageError(f"cannot open SQLite store {path!r}: {e}") from e
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="palaryn-sqlite")
@@ -144,8 +147,9 @@ class SqliteStorage:
 
     async def keys(self, prefix: str) -> list[str]:
         full = self._prefix + prefix
-        return await self._run(lambda conn, now: [k[len(self._prefix) :] for k in ops.keys(conn, full, now)],
-                               write=False)
+        return await self._run(
+            lambda conn, now: [k[len(self._prefix) :] for k in ops.keys(conn, full, now)], write=False
+        )
 
     async def ping(self) -> None:
         await self._run(lambda conn, now: conn.execute("SELECT 1").fetchone(), write=False)

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from palaryn_proxy.errors import ConfigError
 from palaryn_proxy.storage.base import Storage
@@ -37,12 +38,21 @@ def redact_url(url: str) -> str:
 
 def sqlite_path(url: str) -> str:
     """`sqlite://` + a filesystem path: `sqlite:///var/lib/p.db` is absolute, `sqlite://p.db` relative."""
-    path = url[len("sqlite://") :]
+    path = url[len("sqlite://") :].split("?", 1)[0]
     if not path:
         raise ConfigError(
             "storage.url: 'sqlite://' needs a file path, e.g. sqlite:///var/lib/palaryn/palaryn.db"
         )
     return os.path.expanduser(path)
+
+
+def sqlite_synchronous(url: str) -> str:
+    """`?synchronous=full` (fsync every transaction: survives power loss) or the default `normal`."""
+    query = parse_qs(url.partition("?")[2])
+    value = (query.get("synchronous") or ["normal"])[0].lower()
+    if value not in ("normal", "full"):
+        raise ConfigError(f"storage.url: synchronous={value!r}; use normal or full")
+    return value
 
 
 def open_storage(url: str, *, key_prefix: str = DEFAULT_PREFIX) -> Storage:
@@ -58,7 +68,7 @@ def open_storage(url: str, *, key_prefix: str = DEFAULT_PREFIX) -> Storage:
     if url.startswith("sqlite://"):
         from palaryn_proxy.storage.backend_sqlite import SqliteStorage
 
-        return SqliteStorage(sqlite_path(url), key_prefix)
+        return SqliteStorage(sqlite_path(url), key_prefix, synchronous=sqlite_synchronous(url))
     if url.startswith(_REDIS_SCHEMES):
         from palaryn_proxy.storage.backend_redis import RedisStorage
 
