@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS rate_log (
 );
 CREATE INDEX IF NOT EXISTS rate_log_key_stamp ON rate_log (key, stamp);
 CREATE INDEX IF NOT EXISTS rate_log_expire ON rate_log (expire_at);
+CREATE TABLE IF NOT EXISTS rate_totals (key TEXT PRIMARY KEY, total INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expire_at REAL) WITHOUT ROWID;
 """
 
@@ -158,14 +159,39 @@ def reset(conn: sqlite3.Connection, prefix: str, key: str) -> None:
     conn.execute("DELETE FROM holds WHERE key = ?", (prefix + key,))
 
 
+def _window_total(conn: sqlite3.Connection, key: str, cutoff: float) -> int:
+    """The sum of a key's costs stamped after `cutoff`, in amortised constant time: a running total from which
+    the entries that just left the window are subtracted (and deleted)."""
+    row = conn.execute("SELECT total FROM rate_totals WHERE key = ?", (key,)).fetchone()
+    gone = conn.execute(
+        "SELECT COALESCE(SUM(cost), 0), COUNT(*) FROM rate_log WHERE key = ? AND stamp <= ?", (key, cutoff)
+    ).fetchone()
+    if gone[1]:
+        conn.execute("DELETE FROM rate_log WHERE key = ? AND stamp <= ?", (key, cutoff))
+    if row is None:
+        total = conn.execute("SELECT COALESCE(SUM(cost), 0) FROM rate_log WHERE key = ?", (key,)).fetchone()[
+            0
+        ]
+        conn.execute("INSERT INTO rate_totals (key, total) VALUES (?, ?)", (key, total))
+        return int(total)
+    if gone[1]:
+        conn.execute("UPDATE rate_totals SET total = total - ? WHERE key = ?", (gone[0], key))
+    return int(row[0] - gone[0])
+
+
+def _log(conn: sqlite3.Connection, key: str, stamp: float, cost: int, window: float) -> None:
+    conn.execute(
+        "INSERT INTO rate_log (key, stamp, cost, expire_at) VALUES (?, ?, ?, ?)",
+        (key, stamp, cost, stamp + window),
+    )
+    conn.execute(
+        "INSERT INTO rate_totals (key, total) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET total = total + ?",
+        (key, cost, cost),
+    )
+
+
 def hit(conn: sqlite3.Connection, prefix: str, buckets: Sequence[Bucket], now: float) -> HitResult:
-    totals = []
-    for b in buckets:
-        row = conn.execute(
-            "SELECT COALESCE(SUM(cost), 0) FROM rate_log WHERE key = ? AND stamp > ?",
-            (prefix + b.key, now - b.window_seconds),
-        ).fetchone()
-        totals.append(row[0])
+    totals = [_window_total(conn, prefix + b.key, now - b.window_seconds) for b in buckets]
     remaining = min((max(b.limit - t, 0) for b, t in zip(buckets, totals, strict=True)), default=0)
     for i, (b, total) in enumerate(zip(buckets, totals, strict=True)):
         if not window_admits(total, b.cost, b.limit):
@@ -176,10 +202,7 @@ def hit(conn: sqlite3.Connection, prefix: str, buckets: Sequence[Bucket], now: f
             wait = retry_after(entries, total, b.cost, b.limit, b.window_seconds, now)
             return HitResult(False, wait, remaining, now, i)
     for b in buckets:
-        conn.execute(
-            "INSERT INTO rate_log (key, stamp, cost, expire_at) VALUES (?, ?, ?, ?)",
-            (prefix + b.key, now, b.cost, now + b.window_seconds),
-        )
+        _log(conn, prefix + b.key, now, b.cost, b.window_seconds)
     remaining = min((max(b.limit - t - b.cost, 0) for b, t in zip(buckets, totals, strict=True)), default=0)
     return HitResult(True, 0.0, remaining, now)
 
@@ -188,10 +211,8 @@ def correct(
     conn: sqlite3.Connection, prefix: str, key: str, window: float, stamp: float, delta: int, now: float
 ) -> None:
     if stamp > now - window:
-        conn.execute(
-            "INSERT INTO rate_log (key, stamp, cost, expire_at) VALUES (?, ?, ?, ?)",
-            (prefix + key, stamp, delta, stamp + window),
-        )
+        _window_total(conn, prefix + key, now - window)  # fold expired entries out before adding
+        _log(conn, prefix + key, stamp, delta, window)
 
 
 def put(
@@ -236,5 +257,8 @@ def purge(conn: sqlite3.Connection, now: float) -> None:
     )
     conn.execute("DELETE FROM counters WHERE expire_at <= ?", (now,))
     conn.execute("DELETE FROM finished WHERE forget_at <= ?", (now,))
+    expired = conn.execute("SELECT key, SUM(cost) FROM rate_log WHERE expire_at <= ? GROUP BY key", (now,))
+    conn.executemany("UPDATE rate_totals SET total = total - ? WHERE key = ?", [(s, k) for k, s in expired])
     conn.execute("DELETE FROM rate_log WHERE expire_at <= ?", (now,))
+    conn.execute("DELETE FROM rate_totals WHERE key NOT IN (SELECT key FROM rate_log)")
     conn.execute("DELETE FROM kv WHERE expire_at <= ?", (now,))
