@@ -24,6 +24,8 @@ log = logging.getLogger("palaryn")
 OTHER_MODEL = "other"  # metric label for models without a known price: keeps label values bounded
 # Above this much text, estimation runs in a worker thread instead of on the event loop.
 THREAD_ESTIMATE_CHARS = 50_000
+MILLION = 1_000_000
+RATE_CACHE_SIZE = 4096  # distinct (provider, model) pairs; the cache is bounded against junk model names
 _TOKEN_TYPES = ("input", "output", "cache_read", "cache_write", "reasoning")
 
 
@@ -68,6 +70,7 @@ class LlmAccountant:
         self.unpriced = UnpricedModels()
         self.metrics = metrics
         self.force_stream_usage = bool(config.force_stream_usage)
+        self._rate_cache: dict[tuple[str, str | None], tuple[Decimal, Decimal] | None] = {}
 
     def needs_estimate(self, result: LLMResult) -> bool:
         """No usage reported, yet the call was billed: it succeeded, or broke off after generating text."""
@@ -129,12 +132,24 @@ class LlmAccountant:
         """
         if not remaining_usd.is_finite():
             return None
-        prompt = prompt_tokens(req)
-        input_cost = self.prices.cost(req.provider, req.model, None, Usage(input_tokens=prompt))
-        per_million = self.prices.cost(req.provider, req.model, None, Usage(output_tokens=1_000_000))
-        if input_cost is None or not per_million:
+        rates = self._rates(req.provider, req.model)
+        if rates is None or not rates[1]:
             return None
-        return max(0, int((remaining_usd - input_cost) * 1_000_000 / per_million))
+        input_cost = rates[0] * prompt_tokens(req) / MILLION
+        return max(0, int((remaining_usd - input_cost) * MILLION / rates[1]))
+
+    def _rates(self, provider: str, model: str | None) -> tuple[Decimal, Decimal] | None:
+        """(input, output) USD per million tokens, looked up once per model (genai-prices is not cheap)."""
+        key = (provider, model)
+        if key not in self._rate_cache:
+            input_rate = self.prices.cost(provider, model, None, Usage(input_tokens=MILLION))
+            output_rate = self.prices.cost(provider, model, None, Usage(output_tokens=MILLION))
+            if len(self._rate_cache) > RATE_CACHE_SIZE:
+                self._rate_cache.clear()
+            self._rate_cache[key] = (
+                None if input_rate is None or output_rate is None else (input_rate, output_rate)
+            )
+        return self._rate_cache[key]
 
     def _model_label(self, provider: str, model: str | None) -> str:
         if model and self.prices.is_known(provider, model):
