@@ -35,5 +35,8 @@ format: $(STAMP) ## Apply ruff format and safe fixes
 	$(BIN)/ruff check --fix palaryn_proxy addons tests
 	$(BIN)/ruff format palaryn_proxy addons tests
 
+bench: $(STAMP) ## Direct vs bare mitmdump vs palaryn-proxy, one table in bench/results/ (ARGS="--quick", "--profile")
+	$(BIN)/python bench/run.py $(ARGS)
+
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
