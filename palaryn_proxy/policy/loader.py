@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ APPROVAL_KEYS = frozenset({"scope", "ttl_seconds", "reason", "hold_seconds"})
 DEFAULT_PRIORITY = 100
 # Without a catch-all rule Palaryn's packs deny what no rule allowed (its packs end in "Allow remaining").
 DEFAULT_EFFECT = Effect.DENY
-SHIPPED_PACKS_DIR = Path(__file__).resolve().parents[2] / "policy-packs"
+# policy-packs/ ships as the package palaryn_proxy.policy_packs (a checkout, an editable install and a wheel).
+SHIPPED_PACKS_DIR = Path(str(resources.files("palaryn_proxy.policy_packs")))
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ ROOT = Path(__file__).parents[2]
 
 def test_every_package_folder_is_listed():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {"palaryn_proxy.addons"}
+    found = {"palaryn_proxy.addons", "palaryn_proxy.policy_packs"}  # mapped from addons/ and policy-packs/
     for init in (ROOT / "palaryn_proxy").rglob("__init__.py"):
         found.add(".".join(init.parent.relative_to(ROOT).parts))
     assert found == listed
