@@ -9,31 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import logging
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from palaryn_proxy.notify import post
+
 log = logging.getLogger("palaryn")
-TIMEOUT_SECONDS = 5.0
 QUEUE_LIMIT = 100
-USER_AGENT = "palaryn-proxy anomaly webhook"
 
 Outcome = Callable[[str], None]  # called with "sent", "failed" or "dropped"
-
-
-def post_json(url: str, payload: dict[str, Any], timeout: float = TIMEOUT_SECONDS) -> int:
-    """POST `payload` as JSON (blocking; run it in a thread); returns the HTTP status. No proxy is used."""
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": USER_AGENT}
-    )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(request, timeout=timeout) as response:
-        return int(response.status)
 
 
 class Webhook:
@@ -95,7 +82,7 @@ class Webhook:
 
     async def _send(self, payload: dict[str, Any]) -> None:
         try:
-            status = await asyncio.to_thread(post_json, self._url, payload)
+            status = await asyncio.to_thread(post, self._url, payload)
         except (OSError, urllib.error.URLError, ValueError) as exc:
             log.warning("anomaly webhook failed: %s", type(exc).__name__)
             self._outcome("failed")

@@ -1,4 +1,5 @@
-"""Fire-and-forget JSON webhooks, sent from a worker thread so the event loop never waits on them."""
+"""JSON webhooks: a blocking POST (run it in a thread) that never goes through a proxy, and an async
+fire-and-forget wrapper."""
 
 from __future__ import annotations
 
@@ -8,27 +9,33 @@ import logging
 import urllib.error
 import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger("palaryn")
 TIMEOUT_SECONDS = 5.0
+USER_AGENT = "palaryn-proxy webhook"
 
 
-def _post(url: str, payload: dict[str, Any]) -> int:
+def post(url: str, payload: dict[str, Any], timeout: float = TIMEOUT_SECONDS) -> int:
+    """POST `payload` as JSON and return the HTTP status. Blocking: call it from a worker thread.
+
+    Proxy variables are ignored on purpose: the proxy's own environment may point at the proxy itself.
+    """
+    body = json.dumps(payload, separators=(",", ":"), default=str).encode()
     request = urllib.request.Request(
-        url,
-        data=json.dumps(payload, default=str).encode(),
-        method="POST",
-        headers={"content-type": "application/json", "user-agent": "palaryn-proxy"},
+        url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": USER_AGENT}
     )
-    with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - configured URL
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=timeout) as response:
         return int(response.status)
 
 
 async def post_json(url: str, payload: dict[str, Any]) -> bool:
-    """POST `payload`; False (and one log line without the payload) when the webhook fails."""
+    """POST `payload` off the event loop; False (and one log line without the payload) when it fails."""
     try:
-        await asyncio.to_thread(_post, url, payload)
-        return True
+        status = await asyncio.to_thread(post, url, payload)
     except (OSError, urllib.error.URLError, ValueError) as exc:
-        log.warning("webhook %s failed: %s", url.split("?", 1)[0], type(exc).__name__)
+        # Only the host: webhook URLs often carry their secret in the path (Slack, Discord).
+        log.warning("webhook to %s failed: %s", urlsplit(url).hostname, type(exc).__name__)
         return False
+    return 200 <= status < 300
