@@ -80,16 +80,21 @@ class AnomalyDetector:
         if not self.config.enabled:
             return []
         call = _Call(self._clock() if now is None else now, self._grid)
-        for kind, name in zip(ENTITY_KINDS, (actor, tool, workspace), strict=True):
-            if not name or kind not in self.config.entities:
-                continue
-            state = self._table.get((kind, name))
+        for kind, name, state in self._entities(actor, tool, workspace):
             self._rate(call, state, T.REQUEST_RATE_SPIKE, kind, name, "requests", 1.0)
             if request_bytes > 0:
                 self._size(call, state, kind, name, "request_bytes", request_bytes)
             if kind == "actor":
                 self._actor_request(call, state, name, tool, capability, (method, url, body_hash))
         return call.alerts
+
+    def _entities(
+        self, actor: str, tool: str | None, workspace: str | None
+    ) -> Iterator[tuple[str, str, EntityState]]:
+        """(kind, name, state) of each tracked entity this flow belongs to."""
+        for kind, name in zip(ENTITY_KINDS, (actor, tool, workspace), strict=True):
+            if name and kind in self.config.entities:
+                yield kind, name, self._table.get((kind, name))
 
     def after_response(
         self,
@@ -108,10 +113,7 @@ class AnomalyDetector:
         if not self.config.enabled:
             return []
         call = _Call(self._clock() if now is None else now, self._grid)
-        for kind, name in zip(ENTITY_KINDS, (actor, tool, workspace), strict=True):
-            if not name or kind not in self.config.entities:
-                continue
-            state = self._table.get((kind, name))
+        for kind, name, state in self._entities(actor, tool, workspace):
             if response_bytes > 0:
                 self._size(call, state, kind, name, "response_bytes", response_bytes)
             if kind == "tool" and latency_s is not None and latency_s >= 0:
