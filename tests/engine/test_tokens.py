@@ -206,3 +206,32 @@ def test_import_loads_nothing() -> None:
         "assert 'tiktoken_ext.openai_public' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "gpt-4"])
+def test_prompt_count_by_line_equals_whole_text_count(model: str, cache: Path) -> None:
+    text = _mixed_text(20_000) + "a\n \n   b\r\n\r\nc.\n\n\n  indented\n\t\ttabs\n" * 20
+    encoder = tokens.get_encoding(tokens.encoding_for_model(model).name, cache)
+    exact = len(encoder.encode_ordinary(text))
+    assert tokens.count_prompt_tokens(text, model, cache_dir=cache) == exact
+    assert tokens.count_prompt_tokens(text, model, cache_dir=cache) == exact  # again, from the line cache
+
+
+def test_prompt_line_cache_serves_a_resent_conversation(cache: Path) -> None:
+    history = "\n".join(f"turn {i}: " + "the agent reads the file and plans the next step " * 3 for i in range(50))
+    tokens.count_prompt_tokens(history, "gpt-4o", cache_dir=cache)
+    line_cache = tokens._line_cache("o200k_base")
+    held = len(line_cache)
+    assert held >= 50
+    grown = history + "\nturn 50: " + "a new step the agent has not sent before " * 3
+    tokens.count_prompt_tokens(grown, "gpt-4o", cache_dir=cache)
+    # encoded again: only the new line and the old last line, which now ends with a newline
+    assert len(line_cache) == held + 2
+
+
+def test_prompt_line_cache_is_bounded(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tokens, "LINE_CACHE_MAX_CHARS", 10_000)
+    line_cache = tokens._line_cache("o200k_base")
+    for i in range(200):
+        tokens.count_prompt_tokens(f"line {i} " + "x y z " * 20 + "\nmore", "gpt-4o", cache_dir=cache)
+        assert line_cache.size <= 10_000
