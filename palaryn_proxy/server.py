@@ -21,6 +21,7 @@ from mitmproxy.proxy.layers.http import _http1
 
 from palaryn_proxy import agentenv, ca, logs, refusals, reload
 from palaryn_proxy.addons import pipeline
+from palaryn_proxy.addons._pipeline import Pipeline
 from palaryn_proxy.config import Config
 from palaryn_proxy.identity import new_request_id
 from palaryn_proxy.metrics import MetricsServer
@@ -157,7 +158,7 @@ async def serve(config: Config, quiet: bool = False) -> int:
         disable_h2c.DisableH2C(),
         errors,
     )
-    master.addons.add(*pipeline(runtime), readiness, lifecycle)
+    master.addons.add(Pipeline([*pipeline(runtime), readiness, lifecycle]))
     opts.update(
         mode=mode_specs(config),
         confdir=str(Path(config.certs_dir).resolve()),

@@ -6,7 +6,7 @@ either name, so a negotiated "gpt-4o" price also covers a response naming "gpt-4
 Local providers (ollama) are unpriced (None) unless an override names the model: "free" would hide
 real costs such as a self-hosted GPU, so the operator says what a token costs.
 Resolution is memoised per (provider, response model, request model) in a bounded LRU, so the
-per-request cost is a dict hit plus genai-prices' arithmetic.
+per-request cost is a dict hit plus the snapshot's cached per-token rates (see pricing.snapshot).
 """
 
 from __future__ import annotations
@@ -49,11 +49,7 @@ class PriceBook:
         `service_tier` is the tier the response reports (OpenAI "flex", "priority"...), if any.
         """
         price = self._resolve(provider, model_from_response, model_from_request)
-        if price is None:
-            return None
-        if isinstance(price, ModelPrice):
-            return price.cost(usage)
-        return price.cost(usage, at or datetime.now(UTC), service_tier)
+        return _price(price, usage, at, service_tier) if price is not None else None
 
     def is_known(self, provider: str, model: str | None) -> bool:
         """Whether a call to `model` on `provider` would get a price."""
@@ -70,11 +66,14 @@ class PriceBook:
     ) -> Decimal | None:
         """Most a call can cost: all input billed at the dearer of the input and cache-write rates, and
         `max_output_tokens` (or the model's default cap) of output. None if the model is unpriced."""
+        price = self._resolve(provider, model, None)
+        if price is None:
+            return None
         output = max_output_tokens if max_output_tokens is not None else default_max_output_tokens(model)
+        at = at or datetime.now(UTC)
         plain = Usage(input_tokens=input_tokens, output_tokens=output)
         written = Usage(input_tokens=input_tokens, output_tokens=output, cache_write_tokens=input_tokens)
-        costs = [self.cost(provider, model, None, u, at=at) for u in (plain, written)]
-        known = [c for c in costs if c is not None]
+        known = [c for u in (plain, written) if (c := _price(price, u, at, None)) is not None]
         return max(known) if known else None
 
     def _resolve_uncached(
@@ -89,3 +88,11 @@ class PriceBook:
             if found is not None:
                 return found
         return None
+
+
+def _price(
+    price: ModelPrice | SnapshotPrice, usage: Usage, at: datetime | None, service_tier: str | None
+) -> Decimal | None:
+    if isinstance(price, ModelPrice):
+        return price.cost(usage)
+    return price.cost(usage, at or datetime.now(UTC), service_tier)

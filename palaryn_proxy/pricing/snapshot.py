@@ -17,6 +17,18 @@ descendant of `output_tokens`. So the fields map one to one; inconsistent counts
 rejects a part larger than its whole. Tiered prices (e.g. Gemini 2.5 Pro above 200k input tokens) are
 selected by the total `input_tokens`, cached ones included, applied to every token ("cliff" tiers).
 Cache writes are billed at `cache_write_mtok` (Anthropic's 5-minute rate): Usage has no 1-hour split.
+
+Fast path: genai-prices' `calc_price` costs 60-250 µs a call (unit registry, validation...). Without tiers,
+the price of a resolved `gp.ModelPrice` is a per-request constant plus a rate per leaf count (uncached
+input, cache read, cache write, non-reasoning output, reasoning), so `_rates` derives those rates once per
+ModelPrice by asking genai-prices to price a million of each leaf, checks them on two mixed usages and
+caches them (conditional prices resolve to stable ModelPrice objects, so they are cached too). Tiered
+prices, anything the check rejects, `service_tier` variants, groq's whisper models (billed by audio
+seconds) and non-int counts keep calling genai-prices. Results are exactly equal: rates and counts are
+non-negative, so every intermediate value of either computation is a multiple of 10**`_Rates.exponent`
+no larger than the total (scaled by the unit's `per` for genai-prices' products); if the total fits in
+the decimal context's precision at that exponent, neither computation rounds. Otherwise (absurd token
+counts) genai-prices prices it.
 """
 
 from __future__ import annotations
@@ -24,7 +36,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, getcontext, localcontext
 from importlib.metadata import version
 
 from genai_prices import types as gp
@@ -67,6 +79,11 @@ class SnapshotPrice:
 
     def cost(self, usage: Usage, at: datetime, service_tier: str | None = None) -> Decimal | None:
         """Total USD for `usage` at time `at`; None if genai-prices rejects the data (logged)."""
+        if not service_tier and (self.provider.id, self.model.id) not in _AUDIO_BILLED:
+            rates = _rates(self.model.get_prices(at))
+            total = rates.exact_total(clamped_counts(usage)) if rates is not None else None
+            if total is not None:
+                return total
         context = {"service_tier": service_tier} if service_tier else None
         try:
             result = self.model.calc_price(
@@ -76,6 +93,93 @@ class SnapshotPrice:
             log.warning("genai-prices could not price %s/%s: %s", self.provider.id, self.model.id, err)
             return None
         return result.total_price
+
+
+# Special-cased in gp.ModelInfo.calc_price.
+_AUDIO_BILLED = {("groq", "whisper-large-v3"), ("groq", "whisper-large-v3-turbo")}
+
+
+@dataclass(frozen=True, slots=True)
+class _Rates:
+    """A gp.ModelPrice without tiers as a per-request constant plus per-token rates of the leaf counts."""
+
+    request: Decimal
+    input: Decimal  # uncached input
+    output: Decimal  # non-reasoning output
+    cache_read: Decimal
+    cache_write: Decimal
+    reasoning: Decimal
+    exponent: int  # every rate is a multiple of 10**exponent
+
+    def total(self, counts: tuple[int, int, int, int, int]) -> Decimal:
+        """Price of `clamped_counts`."""
+        inputs, outputs, cache_read, cache_write, reasoning = counts
+        return (
+            self.request
+            + self.input * (inputs - cache_read - cache_write)
+            + self.output * (outputs - reasoning)
+            + self.cache_read * cache_read
+            + self.cache_write * cache_write
+            + self.reasoning * reasoning
+        )
+
+    def exact_total(self, counts: tuple[int, int, int, int, int]) -> Decimal | None:
+        """`total`, or None if it might differ from genai-prices' (non-int counts, rounding: module doc)."""
+        if not all(type(n) is int for n in counts):
+            return None
+        total = self.total(counts)
+        return total if not total or total.adjusted() - self.exponent < getcontext().prec else None
+
+
+_M = 1_000_000
+# (input, output, cache_read, cache_write, reasoning): no tokens, then a million of each leaf, in
+# _Rates field order; then usages mixing every leaf, to check the rates against genai-prices.
+_PROBES = (
+    (0, 0, 0, 0, 0),
+    (_M, 0, 0, 0, 0),
+    (0, _M, 0, 0, 0),
+    (_M, 0, _M, 0, 0),
+    (_M, 0, 0, _M, 0),
+    (0, _M, 0, 0, _M),
+)
+_CHECKS = ((3_000_017, 1_234_567, 1_000_003, 999_983, 77_777), (123, 45_678, 100, 20, 45_000))
+_RATES_MAX = 4096
+# id(ModelPrice) -> (that ModelPrice, kept so its id stays unique, its rates or None: use genai-prices)
+_RATES_CACHE: dict[int, tuple[gp.ModelPrice, _Rates | None]] = {}
+
+
+def _rates(price: gp.ModelPrice) -> _Rates | None:
+    """The cached rates of `price`, or None if only genai-prices can price it."""
+    hit = _RATES_CACHE.get(id(price))
+    if hit is not None and hit[0] is price:
+        return hit[1]
+    rates = _derive_rates(price)
+    if len(_RATES_CACHE) >= _RATES_MAX:
+        _RATES_CACHE.clear()
+    _RATES_CACHE[id(price)] = (price, rates)
+    return rates
+
+
+def _derive_rates(price: gp.ModelPrice) -> _Rates | None:
+    if any(isinstance(value, gp.TieredPrices) for value in vars(price).values()):
+        return None
+
+    def genai_total(counts: tuple[int, int, int, int, int]) -> Decimal:
+        return price.calc_price(_genai_usage(counts))["total_price"]
+
+    try:
+        with localcontext(prec=100):  # exact rates whatever the caller's decimal context
+            request, *leaf_totals = map(genai_total, _PROBES)
+            leaf_rates = [(total - request) / _M for total in leaf_totals]
+        if min(request, *leaf_rates) < 0:
+            return None
+        exponent = min((rate.as_tuple().exponent for rate in (request, *leaf_rates) if rate), default=0)
+        rates = _Rates(request, *leaf_rates, exponent=exponent)
+        if any(rates.total(counts) != genai_total(counts) for counts in _CHECKS):
+            return None
+    except ValueError:
+        return None
+    return rates
 
 
 def find(provider: str, model: str | None) -> SnapshotPrice | None:
@@ -92,14 +196,30 @@ def find(provider: str, model: str | None) -> SnapshotPrice | None:
     return SnapshotPrice(genai_provider, found) if found is not None else None
 
 
-def to_genai_usage(usage: Usage) -> gp.Usage:
-    """Map normalised usage to genai-prices' usage, clamping parts that exceed their whole."""
+def clamped_counts(usage: Usage) -> tuple[int, int, int, int, int]:
+    """(input, output, cache_read, cache_write, reasoning), parts that exceed their whole clamped."""
     cache_read = max(usage.cache_read_tokens, 0)
     cache_write = max(usage.cache_write_tokens, 0)
     reasoning = max(usage.reasoning_tokens, 0)
+    return (
+        max(usage.input_tokens, cache_read + cache_write),
+        max(usage.output_tokens, reasoning),
+        cache_read,
+        cache_write,
+        reasoning,
+    )
+
+
+def to_genai_usage(usage: Usage) -> gp.Usage:
+    """Map normalised usage to genai-prices' usage, clamping parts that exceed their whole."""
+    return _genai_usage(clamped_counts(usage))
+
+
+def _genai_usage(counts: tuple[int, int, int, int, int]) -> gp.Usage:
+    inputs, outputs, cache_read, cache_write, reasoning = counts
     return gp.Usage(
-        input_tokens=max(usage.input_tokens, cache_read + cache_write),
-        output_tokens=max(usage.output_tokens, reasoning),
+        input_tokens=inputs,
+        output_tokens=outputs,
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
         output_reasoning_tokens=reasoning,
