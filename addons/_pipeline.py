@@ -13,7 +13,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from mitmproxy import hooks
+from mitmproxy import addonmanager, hooks  # noqa: F401 - addonmanager defines the load/configure/done hooks
+from mitmproxy.proxy import mode_servers  # noqa: F401 - imports every layer, which defines the flow hooks
 
 log = logging.getLogger("mitmproxy.addonmanager")  # where mitmproxy's own "Addon error" lines go
 
