@@ -10,7 +10,7 @@ from typing import Any
 from mitmproxy import http
 
 from palaryn_proxy.addons._flow import PROXY_ANSWERED, answered, guarded, refuse, state_of
-from palaryn_proxy.addons.usage import TAP, parse_llm_request
+from palaryn_proxy.addons.usage import TAP, one_chunk, parse_llm_request
 from palaryn_proxy.dlp import (
     ContentDecodingError,
     DlpConfig,
@@ -146,7 +146,7 @@ def _filter(
             for piece in pieces:
                 if piece and not scanner.blocked:
                     out.append(scanner.feed(_decode(decoder, piece, state)))
-            return [p for p in out if p]
+            return one_chunk(out)  # one write to the client per upstream chunk
         tail = _decode(decoder, b"", state)  # end of stream: flush, then the tap's own closing events
         out.append(scanner.feed(tail) if tail else b"")
         out.append(scanner.finish())

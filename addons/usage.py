@@ -57,6 +57,13 @@ def split_events(data: bytes, shape: str) -> list[bytes]:
     return events
 
 
+def one_chunk(pieces: list[bytes]) -> bytes | list[bytes]:
+    """Pieces joined for one write; [] when there is nothing: mitmproxy would send an empty chunk, which
+    chunked HTTP/1 encodes as the end of the body."""
+    joined = b"".join(pieces)
+    return joined if joined else []
+
+
 class StreamTap:
     """mitmproxy's stream callable: forwards every chunk while a parser reads the decoded bytes.
 
@@ -105,7 +112,8 @@ class StreamTap:
         self.pending = data[end:]
         return self._judge(guards, split_events(data[:end], self.parser.shape), feed=True)
 
-    def _judge(self, guards: list[Guard], pieces: list[bytes], feed: bool = False) -> list[bytes]:
+    def _judge(self, guards: list[Guard], pieces: list[bytes], feed: bool = False) -> bytes | list[bytes]:
+        """The pieces the guards let through, as one chunk (one write to the client, not one per event)."""
         assert self.parser is not None
         out: list[bytes] = []
         for piece in pieces:
@@ -116,9 +124,9 @@ class StreamTap:
                 self.dropping = True
                 if not self.cut.before_chunk and (self.splittable or self.parser.at_boundary):
                     out.append(piece)
-                return out
+                break
             out.append(piece)
-        return out
+        return one_chunk(out)
 
     def _end(self) -> bytes | list[bytes]:
         tail, self.pending = self.pending, b""

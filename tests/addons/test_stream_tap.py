@@ -70,3 +70,14 @@ def test_guard_cuts_on_an_event_boundary_and_withholds_the_tripping_event():
         events = split_events(received, "sse")
         assert events[:-1] == [event(f"w{i}") for i in range(40)]  # every whole event before the cut
         assert b"FORBIDDEN" not in received and b'"code":"code"' in events[-1]
+
+
+def test_guarded_events_of_one_chunk_leave_as_one_write_and_a_partial_event_as_none():
+    st = state()
+    st.extra[STREAM_GUARDS] = [lambda p: None]
+    tap = StreamTap(st, ADAPTER.stream_parser(REQ, "text/event-stream"), None, splittable=True)
+    three = event("a") + event("b") + event("c")
+    assert tap(three) == three  # one bytes object: mitmproxy writes it at once, not once per event
+    partial = event("d")[:10]
+    assert tap(partial) == []  # never b"": an empty chunk ends a chunked HTTP/1 body
+    assert tap(event("d")[10:]) == event("d")
