@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +20,8 @@ T = TypeVar("T")
 DEFAULT_BUSY_TIMEOUT_SECONDS = 5.0
 _PURGE_EVERY = 1000
 SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
+# Rate-limit corrections ride along with the next transaction; without one, a flush runs after this delay.
+CORRECTION_DELAY_SECONDS = 0.25
 
 
 def _connect(path: str, busy_timeout: float, synchronous: str) -> sqlite3.Connection:
@@ -43,6 +46,8 @@ class SqliteStorage:
 
     Each call runs as one `BEGIN IMMEDIATE` transaction on a dedicated worker thread, so the event loop
     never blocks on disk and writers in other processes (the CLI, a second proxy) serialise on the file lock.
+    `correct` (the token count a finished call actually used) returns at once: it is applied inside this
+    process's next transaction, at most CORRECTION_DELAY_SECONDS later, saving a round trip per LLM call.
     """
 
     def __init__(
@@ -64,13 +69,23 @@ class SqliteStorage:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="palaryn-sqlite")
         self._writes = 0
         self._closed = False
+        self._corrections: deque[tuple[str, float, float, int]] = deque()  # appended on the loop, popped here
+        self._flush: asyncio.TimerHandle | None = None
+        self._flushing: set[asyncio.Task[None]] = set()
 
     def _transaction(self, fn: Callable[[sqlite3.Connection, float], T], write: bool) -> T:
         """Run `fn(conn, now)` in one transaction (immediate when it writes); on the worker thread only."""
         conn = self._conn
+        write = write or bool(self._corrections)
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        applied: list[tuple[str, float, float, int]] = []
         try:
-            result = fn(conn, self._clock())
+            now = self._clock()
+            while self._corrections:
+                key, window, stamp, delta = item = self._corrections.popleft()
+                applied.append(item)
+                ops.correct(conn, self._prefix, key, window, stamp, delta, now)
+            result = fn(conn, now)
             if write:
                 self._writes += 1
                 if self._writes % _PURGE_EVERY == 0:
@@ -79,6 +94,7 @@ class SqliteStorage:
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self._corrections.extendleft(reversed(applied))  # rolled back: apply them next time
             raise
         return result
 
@@ -126,9 +142,26 @@ class SqliteStorage:
         return await self._run(lambda conn, now: ops.hit(conn, self._prefix, buckets, now))
 
     async def correct(self, key: str, window_seconds: float, stamp: float, delta: int) -> None:
-        await self._run(
-            lambda conn, now: ops.correct(conn, self._prefix, key, window_seconds, stamp, delta, now)
-        )
+        if self._closed:
+            raise StorageError(f"SQLite store {self._path!r} is closed")
+        self._corrections.append((key, window_seconds, stamp, delta))
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(
+                CORRECTION_DELAY_SECONDS, self._flush_corrections
+            )
+
+    def _flush_corrections(self) -> None:
+        self._flush = None
+        if self._corrections and not self._closed:
+            task = asyncio.get_running_loop().create_task(self._apply_corrections())
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
+
+    async def _apply_corrections(self) -> None:
+        try:
+            await self._run(lambda conn, now: None)
+        except StorageError:
+            pass  # kept queued: the next transaction applies them
 
     async def put(
         self, key: str, value: str, ttl_seconds: float | None = None, *, only_if_absent: bool = False
@@ -157,6 +190,13 @@ class SqliteStorage:
     async def close(self) -> None:
         if self._closed:
             return
+        if self._flush is not None:
+            self._flush.cancel()
+        if self._corrections:
+            try:
+                await self._run(lambda conn, now: None)
+            except StorageError:
+                pass  # the corrections are lost with the store; the windows they belong to expire anyway
         self._closed = True
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._executor.shutdown, True)

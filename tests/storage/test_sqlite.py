@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from palaryn_proxy.errors import StorageError
-from palaryn_proxy.storage import Counter, CounterState, open_storage
+from palaryn_proxy.storage import Bucket, Counter, CounterState, backend_sqlite, open_storage
 from palaryn_proxy.storage.backend_sqlite import SqliteStorage
 
 USD = 10**9
@@ -89,3 +90,21 @@ def test_unopenable_path_raises_storage_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
     with pytest.raises(StorageError, match="cannot open"):
         open_storage(f"sqlite://{tmp_path}/file/palaryn.db")
+
+
+async def test_a_correction_reaches_other_replicas_within_the_delay_and_survives_close(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite://{tmp_path}/p.db"
+    proxy, replica = open_storage(url), open_storage(url)
+    try:
+        hit = await proxy.hit([Bucket("tok", limit=100, window_seconds=60, cost=90)])
+        await proxy.correct("tok", 60, hit.stamp, -80)  # returns at once: applied with a later transaction
+        await asyncio.sleep(backend_sqlite.CORRECTION_DELAY_SECONDS + 0.3)
+        assert (await replica.hit([Bucket("tok", 100, 60, cost=85)])).allowed  # 10 + 85 <= 100
+        await proxy.correct("tok", 60, hit.stamp, 80)  # back to 90 + 85 = 175, queued
+        await proxy.close()  # close applies what is queued
+        assert not (await replica.hit([Bucket("tok", 100, 60, cost=1)])).allowed
+    finally:
+        await proxy.close()
+        await replica.close()
