@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .scanner import DlpScanner
 
 _CONTEXT = 128  # already-released characters kept as lookbehind context (never re-emitted)
+_CLEAN_MEMO = 256  # per stream: event texts (deltas cut out) known to hold no secret keyword
 CONTENT_KEYS = frozenset({"content", "text", "delta", "partial_json", "arguments", "thinking", "reasoning",
                           "reasoning_content", "refusal", "output_text", "response"})  # fmt: skip
 _SSE_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
@@ -40,6 +41,7 @@ class _Event:
     offset: int  # absolute position of raw in the stream
     payloads: list[_Payload]
     pieces: list[_Piece]
+    rests: list[str]  # per payload: its text without the text deltas (what the other fields hold)
     spans: list[tuple[int, int, str]] = field(default_factory=list)  # redactions in raw
 
 
@@ -77,6 +79,7 @@ class StreamScanner:
         self._ctx = b""  # raw mode lookbehind
         self._events: list[_Event] = []
         self._ctx_text = ""  # event mode lookbehind
+        self._clean: set[str] = set()  # an event's fields usually repeat: id, model, object, index
 
     def feed(self, chunk: bytes) -> bytes:
         if self.blocked:
@@ -129,7 +132,7 @@ class StreamScanner:
         for end in bounds:
             raw = self._buf[pos:end]
             payloads = _payloads(raw, self.mode)
-            self._events.append(_Event(raw, self._offset + pos, payloads, _pieces(payloads)))
+            self._events.append(_Event(raw, self._offset + pos, payloads, *_pieces(payloads)))
             pos = end
         self._buf = self._buf[pos:]
         self._offset += pos
@@ -218,8 +221,8 @@ class StreamScanner:
         segments: list[Segment] = []
         owner: dict[str, _Event] = {}
         for i, ev in enumerate(events):
-            for start, payload, is_json, base in ev.payloads:
-                if is_json and self._scanner.may_hold_secret(self.direction, payload):
+            for (start, payload, is_json, base), rest in zip(ev.payloads, ev.rests, strict=True):
+                if is_json and self._may_hold_secret(rest):
                     owner[f"event:{i}"] = ev
                     shift = OffsetMap.shift(start, len(payload))
                     found: list[Segment] = []
@@ -232,6 +235,16 @@ class StreamScanner:
             self._report(f, ev.offset)
             if f.action in (REDACT, BLOCK):
                 ev.spans.append((f.start, f.end, marker(f.type)))
+
+    def _may_hold_secret(self, text: str) -> bool:
+        if text in self._clean:
+            return False
+        if self._scanner.may_hold_secret(self.direction, text):
+            return True
+        if len(self._clean) >= _CLEAN_MEMO:
+            self._clean.clear()
+        self._clean.add(text)
+        return False
 
     def _report(self, f: Finding, shift: int) -> None:
         self.findings.append(replace(f, start=f.start + shift, end=f.end + shift) if shift else f)
@@ -266,14 +279,18 @@ def _piece(
     return _Piece(folded, ((fmap,) if fmap else ()) + extra + (OffsetMap.shift(start, length),) + base)
 
 
-def _pieces(payloads: list[_Payload]) -> list[_Piece]:
-    """The event's text deltas (JSON strings under CONTENT_KEYS), or its whole data when not JSON."""
+def _pieces(payloads: list[_Payload]) -> tuple[list[_Piece], list[str]]:
+    """The event's text deltas (JSON strings under CONTENT_KEYS), or its whole data when not JSON; and per
+    payload, its JSON text with the deltas cut out (empty when not JSON: the deltas are all of it)."""
     out = []
+    rests = []
     for start, payload, is_json, base in payloads:
         if not is_json:
             out.append(_piece(payload, start, len(payload), (), base))
+            rests.append("")
             continue
         prev_key = None
+        kept, pos = [], 0
         for m in STRING_RE.finditer(payload):
             if m.group(2):
                 prev_key = unescape(m.group(1))[0]
@@ -281,5 +298,9 @@ def _pieces(payloads: list[_Payload]) -> list[_Piece]:
             if prev_key in CONTENT_KEYS and m.group(1):
                 un, umap = unescape(m.group(1))
                 out.append(_piece(un, start + m.start(1), len(m.group(1)), (umap,) if umap else (), base))
+                kept.append(payload[pos : m.start(1)])
+                pos = m.end(1)
             prev_key = None
-    return out
+        kept.append(payload[pos:])
+        rests.append("".join(kept))
+    return out, rests

@@ -145,3 +145,30 @@ def test_sse_with_plain_text_data_lines(scanner: DlpScanner) -> None:
     out = _run(st, data, [7])
     assert tok[:12].encode() not in out and tok[12:].encode() not in out
     assert out == b"event: log\ndata: deploying with [REDACTED:github_pat]\n\nevent: log\ndata:  done\n\n"
+
+
+def test_other_fields_are_scanned_only_when_they_hold_a_keyword_but_never_skipped(scanner: DlpScanner) -> None:
+    """Deltas full of secret keywords ("token") do not make every event's fields rescanned, and many
+    identical clean events before a different one do not hide a secret in that one's fields."""
+    tok = fake("github_pat", 9)
+    clean = _openai_sse([f" token{i} secret key" for i in range(300)])[: -len(b"data: [DONE]\n\n")]
+    dirty = b'data: {"id": "c1", "object": "chat.completion.chunk", "system_fingerprint": "' + tok.encode()
+    dirty += b'", "choices": [{"index": 0, "delta": {"content": " token"}}]}\n\n'
+    data = clean + dirty + b"data: [DONE]\n\n"
+    scanned: list[str] = []
+    original = scanner.findings_in
+
+    def spy(direction: str, host: str, segments: list) -> list:  # type: ignore[type-arg]
+        scanned.extend({s.container for s in segments if s.container.startswith("event:")})
+        return original(direction, host, segments)
+
+    scanner.findings_in = spy  # type: ignore[method-assign]
+    try:
+        st = scanner.stream_scanner(direction="response", content_type="text/event-stream")
+        out = _run(st, data, [700])
+    finally:
+        del scanner.findings_in
+    assert tok.encode() not in out and b'"system_fingerprint": "[REDACTED:github_pat]"' in out
+    assert [f.type for f in st.findings] == ["github_pat"]
+    assert len(scanned) == 1  # only the fields of the one event with a keyword outside its delta
+    assert _content(out) == "".join(f" token{i} secret key" for i in range(300)) + " token"
