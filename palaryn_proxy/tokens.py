@@ -57,7 +57,6 @@ log = logging.getLogger(__name__)
 EXACT_LIMIT_CHARS = 200_000
 SAMPLE_WINDOWS = 8
 SAMPLE_WINDOW_CHARS = 8_000
-LINE_CACHE_MIN_CHARS = 64  # shorter lines cost less to encode than to look up
 LINE_CACHE_MAX_CHARS = 8_000_000  # per encoding; the cache is cleared when its lines pass this size
 TOKENS_PER_MESSAGE = 3  # OpenAI cookbook: every message is wrapped as <|start|>{role}\n{content}<|end|>\n
 TOKENS_REPLY_PRIMING = 3  # every reply is primed with <|start|>assistant<|message|>
@@ -192,16 +191,13 @@ def estimate_prompt_tokens(
 
 def count_prompt_tokens(text: str, model: str | None, *, cache_dir: Path | None = None) -> int:
     """Like count_tokens, line by line through the line cache (see the module docstring)."""
-    if len(text) > EXACT_LIMIT_CHARS or "\n" not in text and len(text) < LINE_CACHE_MIN_CHARS:
+    if len(text) > EXACT_LIMIT_CHARS:
         return count_tokens(text, model, cache_dir=cache_dir)
     name = encoding_for_model(model).name
     encoder = get_encoding(name, cache_dir)
     cache = _line_cache(name)
     total = 0
-    for line in _lines(text):
-        if len(line) < LINE_CACHE_MIN_CHARS:
-            total += len(encoder.encode_ordinary(line))
-            continue
+    for line in _lines(text):  # short lines too: encode_ordinary releases the GIL, a lookup does not
         count = cache.get(line)
         if count is None:
             count = cache[line] = len(encoder.encode_ordinary(line))

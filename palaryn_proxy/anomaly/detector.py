@@ -72,7 +72,7 @@ class AnomalyDetector:
         capability: str = "read",
         method: str = "GET",
         url: str = "",
-        body_hash: str | None = None,
+        body_hash: str | int | None = None,  # any in-process fingerprint of the body (repeat detection)
         request_bytes: int = 0,
         now: float | None = None,
     ) -> list[Alert]:
