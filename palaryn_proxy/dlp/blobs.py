@@ -6,12 +6,14 @@ import base64
 import binascii
 import re
 from bisect import bisect_left
+from collections.abc import Iterator
 from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from .normalize import fold
 from .offsets import OffsetMap
 from .segment import Segment
+from .shapes import BASE64, runs
 
 if TYPE_CHECKING:
     from .engine import _Batch as Batch
@@ -76,26 +78,48 @@ def decode_blob(seg: Segment, start: int, end: int, min_printable: float = 0.95)
     )
 
 
+def blob_matches(text: str, min_length: int) -> Iterator[re.Match[str]]:
+    """BLOB_RE.finditer(text), less matches shorter than min_length, without a regex scan of the whole text.
+
+    A match of min_length holds a run of at least min_length - 2 base64 characters (it may end in `==`),
+    found in the text's BASE64 shape. Base64 characters are ASCII, so in an ASCII text the regex starts at
+    each such run; another text with such a run gets the full scan.
+    """
+    found = runs(text, BASE64, max(16, min_length - 2))
+    if not text.isascii():
+        if next(found, None) is not None:
+            yield from BLOB_RE.finditer(text)
+        return
+    pos = 0
+    for start, _ in found:
+        if start >= pos:
+            m = BLOB_RE.search(text, start)  # the first match from the run's start: finditer's next one
+            if m is None:
+                return
+            yield m
+            pos = m.end()
+
+
 def blob_children(
     batch: Batch, min_length: int, taken: list[list[tuple[int, int]]], budget: list[int]
 ) -> list[Segment]:
     """Decoded children of the base64 runs in a batch of segments, except runs overlapping a span in
     `taken` (per segment); `budget` is decremented by the decoded size and stops decoding at zero."""
     out = []
-    starts, max_ends = [], []
-    for spans in taken:
-        spans.sort()
-        starts.append([s for s, _ in spans])
-        max_ends.append(list(accumulate((e for _, e in spans), max)))
-    for m in BLOB_RE.finditer(batch.text):
+    index: dict[int, tuple[list[int], list[int]]] = {}  # per segment: taken starts, running max of ends
+    for m in blob_matches(batch.text, min_length):
         if m.end() - m.start() < min_length or budget[0] <= 0:
             continue
         loc = batch.locate(*m.span())
         if loc is None:
             continue
         i, s, e = loc
-        k = bisect_left(starts[i], e)  # spans starting before the run ends; one overlaps if it ends after s
-        if k and max_ends[i][k - 1] > s:
+        if i not in index:
+            spans = sorted(taken[i])
+            index[i] = [a for a, _ in spans], list(accumulate((b for _, b in spans), max))
+        starts, max_ends = index[i]
+        k = bisect_left(starts, e)  # spans starting before the run ends; one overlaps if it ends after s
+        if k and max_ends[k - 1] > s:
             continue
         budget[0] -= (e - s) * 3 // 4
         child = decode_blob(batch.segments[i], s, e)

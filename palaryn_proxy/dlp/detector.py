@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from .shapes import MARK, NUMBERISH, runs, shape
 from .validators import is_placeholder, shannon_entropy
 
 SECRETS = "secrets"
@@ -19,12 +20,15 @@ _NUMBER_RUN = re.compile(r"[+(\d][\d ().-]{6,}+")
 class TextView:
     """A text being scanned and what detectors share about it, computed on first use."""
 
-    __slots__ = ("text", "_low", "_numbers")
+    __slots__ = ("text", "_low", "_numbers", "_shapes", "_has", "_found")
 
     def __init__(self, text: str, low: str | None = None) -> None:
         self.text = text
         self._low = low
         self._numbers: list[tuple[int, int]] | None = None
+        self._shapes: dict[bytes, bytes] = {}
+        self._has: dict[tuple[bytes, bytes], bool] = {}
+        self._found: dict[tuple[str, bool], int] = {}
 
     @property
     def low(self) -> str:
@@ -32,11 +36,38 @@ class TextView:
             self._low = self.text.lower()
         return self._low
 
+    def find(self, literal: str, low: bool = False) -> int:
+        """The first position of literal in the text (low: in its lower-cased copy), -1 if none; kept, as
+        the prefilter and a detector's `starts` look for the same words."""
+        key = (literal, low)
+        got = self._found.get(key)
+        if got is None:
+            got = self._found[key] = (self.low if low else self.text).find(literal)
+        return got
+
+    def has(self, table: bytes, needle: bytes) -> bool:
+        """Does the text's shape under `table` (see shapes) contain needle? Shapes and answers are kept."""
+        key = (table, needle)
+        got = self._has.get(key)
+        if got is None:
+            sh = self._shapes.get(table)
+            if sh is None:
+                sh = self._shapes[table] = shape(self.text, table)
+            got = self._has[key] = needle in sh
+        return got
+
     def number_runs(self) -> list[tuple[int, int]]:
         """Maximal runs of number-ish characters (digits, spaces, `().-+`) of 7+ characters: the only
         places a phone number, SSN or card number can be; one scan serves all those detectors."""
         if self._numbers is None:
-            self._numbers = [m.span() for m in _NUMBER_RUN.finditer(self.text)]
+            text = self.text
+            if text.isascii():  # the regex runs only where the shape has a run of 7 such characters
+                found = runs(text, NUMBERISH, 7)
+                self._numbers = [m.span() for s, e in found for m in _NUMBER_RUN.finditer(text, s, e)]
+            elif self.has(NUMBERISH, MARK * 7):
+                self._numbers = [m.span() for m in _NUMBER_RUN.finditer(text)]
+            else:
+                self._numbers = []
         return self._numbers
 
 
@@ -51,7 +82,10 @@ class Detector:
 
     Patterns start with their literal prefix where there is one, so the regex engine can skip ahead fast;
     the left boundary is then checked by `not_after` (a pattern that must not match just before the value).
-    `lower` patterns run on the lower-cased text (values are still read from the original).
+    `lower` patterns run on the lower-cased text (values are still read from the original). A pattern that
+    starts with one of several literals (an alternation) names them in `starts`: the scan begins at the
+    first one found. `gate` is a necessary condition on the text's shape (see shapes), tested first by
+    the prefilter too.
     """
 
     type: str
@@ -75,9 +109,13 @@ class Detector:
     finder: Callable[[str], Iterator[Span]] | None = None  # replaces the pattern scan (email, IBAN)
     in_numbers: bool = False  # search only the view's number runs (phone, SSN, card)
     anchors: tuple[str, ...] = ()  # literal prefixes the value starts with: found with str.find, then matched
+    starts: tuple[str, ...] = ()  # every match of the pattern (in the text it scans) starts with one of these
+    gate: tuple[bytes, bytes] | None = None  # (table, needle): no match unless TextView.has(table, needle)
 
     def find(self, view: TextView) -> Iterator[Span]:
         """Yield (start, end, value) of every validated match in the view's text."""
+        if self.gate is not None and not view.has(*self.gate):
+            return
         text = view.text
         if self.finder is not None:
             for s, e, value in self.finder(text):
@@ -94,6 +132,10 @@ class Detector:
             for ws, we in view.number_runs():
                 # endpos we+1: the character after the run is visible to the pattern's lookahead
                 yield from self._scan(text, source, ws, min(we + 1, len(text)))
+        elif self.starts:  # no match begins before the first of these literals (in `source`)
+            first = [p for p in (view.find(lit, source is not text) for lit in self.starts) if p != -1]
+            if first:
+                yield from self._scan(text, source, min(first), len(text))
         else:
             yield from self._scan(text, source, 0, len(text))
 

@@ -11,6 +11,7 @@ from functools import partial
 from .normalize import fold
 from .offsets import MapBuilder, OffsetMap
 from .segment import Segment
+from .shapes import DIGITS, has
 
 # A string literal (content in group 1) and, for a key, the colon after it. Possessive: linear time.
 STRING_RE = re.compile(r'"((?:[^"\\]++|\\.)*+)"(\s*+:)?', re.S)
@@ -19,6 +20,7 @@ _ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})(?:\\u([dD][c-fC-F][0-9a-fA-F]{2}))
 _SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _NUMBERS_BETWEEN = re.compile(r"\s*+(?:\[[\s\d,.eE+-]*+)?$")
 _LONG_NUMBER = re.compile(r"(?<![\w.])-?\d{12,19}(?![\w.])")
+_DOC_END = frozenset("}] \t\n\r")  # the last character of a string holding a JSON document
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*+$")
 
 
@@ -121,50 +123,51 @@ def json_segments(
     """Append a segment per string of the JSON document `text` (already validated); recurse into strings
     that hold JSON documents themselves (tool-call arguments), at most `depth` levels."""
     doc = JsonDoc(text, prefix)
+    path_at = doc.path_at
     prev_key: str | None = None
     prev_end = -1
-    strings: list[tuple[int, int]] = []
-    keys: list[tuple[int, int]] = []  # (end of `"key":`, start of the key token)
     for m in STRING_RE.finditer(text):
-        raw = m.group(1)
-        start = m.start(1)
-        strings.append(m.span())
-        if m.group(2):
-            keys.append((m.end(), m.start()))
-        key = prev_key if prev_key is not None and not text[prev_end : m.start()].strip() else None
-        un, umap = unescape(raw)
-        shift = OffsetMap.shift(start, len(raw))
-        inner = ((umap,) if umap else ()) + (shift,) + base
-        prev_key, prev_end = (un, m.end()) if m.group(2) else (None, -1)
-        stripped = un.strip()
-        if depth > 0 and len(stripped) > 1 and stripped[0] in "{[" and stripped[-1] in "}]" and parse_ok(un):
-            json_segments(un, inner, container, partial(doc.nested_prefix, m.start()), depth - 1, out)
+        raw, colon = m.groups()
+        tok = m.start()  # the string's content starts at tok + 1
+        follows_key = prev_key is not None and (prev_end == tok or not text[prev_end:tok].strip())
+        key = prev_key if follows_key else None
+        # the common string (no escape, ASCII, no nested document) skips the calls that would change nothing
+        un, umap = unescape(raw) if "\\" in raw else (raw, None)
+        shift = OffsetMap.shift(tok + 1, len(raw))
+        inner = (umap, shift, *base) if umap else (shift, *base) if base else (shift,)
+        if colon:
+            prev_key, prev_end = un, m.end()
+        else:
+            prev_key = None
+        if depth > 0 and un and un[-1] in _DOC_END and _nested(un):
+            json_segments(un, inner, container, partial(doc.nested_prefix, tok), depth - 1, out)
             continue
-        folded, fmap = fold(un)
-        out.append(
-            Segment(
-                text=folded,
-                maps=((fmap,) if fmap else ()) + inner,
-                container=container,
-                key=key,
-                locate=partial(doc.path_at, m.start()),
-            )
-        )
-    if _LONG_NUMBER.search(text):
-        _numbers(text, strings, keys, base, container, doc, out)
+        folded, fmap = (un, None) if un.isascii() else fold(un)
+        maps = (fmap, *inner) if fmap else inner
+        # fields by position (text, maps, container, part, name, key, quote, detail, locate): keyword
+        # arguments would cost a third of building the segment, made once per JSON string
+        out.append(Segment(folded, maps, container, "body", "", key, False, "", partial(path_at, tok)))
+    if has(text, DIGITS, b"0" * 12) and _LONG_NUMBER.search(text):  # `\d{12}`: cheap test first
+        _numbers(text, base, container, doc, out)
+
+
+def _nested(un: str) -> bool:
+    """Does the string hold a JSON object or array (tool-call arguments)?"""
+    stripped = un.strip()
+    return len(stripped) > 1 and stripped[0] in "{[" and stripped[-1] in "}]" and parse_ok(un)
 
 
 def _numbers(
-    text: str,
-    strings: list[tuple[int, int]],
-    keys: list[tuple[int, int]],
-    base: tuple[OffsetMap, ...],
-    container: str,
-    doc: JsonDoc,
-    out: list[Segment],
+    text: str, base: tuple[OffsetMap, ...], container: str, doc: JsonDoc, out: list[Segment]
 ) -> None:
     """Long integers outside strings (a card number sent as a JSON number). A replacement must be a JSON
     value, so these segments wrap `[REDACTED:<type>]` in quotes."""
+    strings: list[tuple[int, int]] = []
+    keys: list[tuple[int, int]] = []  # (end of `"key":`, start of the key token)
+    for m in STRING_RE.finditer(text):
+        strings.append(m.span())
+        if m.group(2):
+            keys.append((m.end(), m.start()))
     starts = [s for s, _ in strings]
     key_ends = [e for e, _ in keys]
     for m in _LONG_NUMBER.finditer(text):

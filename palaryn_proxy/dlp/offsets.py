@@ -26,12 +26,10 @@ class OffsetMap:
         self._slen: list[int] = []
         self.length = 0
 
-    @classmethod
-    def shift(cls, base: int, length: int) -> OffsetMap:
+    @staticmethod
+    def shift(base: int, length: int) -> OffsetMap:
         """The map of a plain slice: output i is source base + i."""
-        m = cls()
-        m.add(base, length, length, 1)
-        return m
+        return _Slice(base, length)
 
     def add(self, src: int, src_len: int, out_len: int, scale: int) -> None:
         """Append a piece; zero-length output pieces (dropped characters) are not recorded."""
@@ -76,6 +74,26 @@ class OffsetMap:
         if scale == _ATOMIC:
             return self._src[k] + self._slen[k]
         return self._src[k] + scale * (j - self._out[k])
+
+
+class _Slice(OffsetMap):
+    """OffsetMap.shift: the one linear piece of a slice, without the piece lists (one is made per JSON
+    string). Read-only: start() and end() give what OffsetMap's would."""
+
+    __slots__ = ("_base",)
+
+    def __init__(self, base: int, length: int) -> None:  # the piece lists stay unset
+        self._base = base
+        self.length = length
+
+    def add(self, src: int, src_len: int, out_len: int, scale: int) -> None:
+        raise TypeError("a slice map cannot be extended")
+
+    def start(self, i: int) -> int:
+        return self._base + min(i, self.length) if self.length else 0
+
+    def end(self, j: int) -> int:
+        return self._base + max(j, 0) if self.length else 0
 
 
 class MapBuilder:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 
 from .detector import PII, Detector, Span, rx
+from .shapes import DIGITS, MARK, NUMBERISH
 from .validators import card_ok, iban_ok, ssn_ok
 
 _FILE_EXTENSIONS = frozenset(
@@ -64,6 +65,7 @@ _EMAIL_DOMAIN = rx(
     r"@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}[A-Za-z]{2,24})(?![A-Za-z0-9-]|\.[A-Za-z0-9])"
 )
 _LOCAL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
+NUMBER_RUN = (NUMBERISH, MARK * 7)  # a gate: the text has a number run (TextView.number_runs)
 _IBAN = rx(r"\d\d(?<=[A-Z][A-Z]\d\d)(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])")
 
 
@@ -111,6 +113,7 @@ DETECTORS: tuple[Detector, ...] = (
         group=PII,
         pattern=rx(rf"(\+[1-9][\d ().-]{{6,20}}\d){_PHONE_END}"),
         in_numbers=True,
+        gate=NUMBER_RUN,
         not_after=rx(r"[\w+/.-]$"),
         keywords=("+",),
         value_group=1,
@@ -122,6 +125,7 @@ DETECTORS: tuple[Detector, ...] = (
         group=PII,
         pattern=rx(rf"([(\d]\d\d\d?\)?[ .-]?\d{{3}}[ .-]\d{{4}}){_PHONE_END}"),  # NANP: (415) 555-2671
         in_numbers=True,
+        gate=NUMBER_RUN,
         not_after=_NUMBER_BEFORE,
         trigger=_DIGITS2,
         value_group=1,
@@ -134,6 +138,7 @@ DETECTORS: tuple[Detector, ...] = (
         # UK-style 020 7946 0958, FR-style 06 12 34 56 78
         pattern=rx(rf"(0[1-9](?:\d{{1,3}}[ -]\d{{3,4}}[ -]?\d{{3,4}}|(?:[ .]\d\d){{4}})){_PHONE_END}"),
         in_numbers=True,
+        gate=NUMBER_RUN,
         not_after=_NUMBER_BEFORE,
         trigger=_DIGITS2,
         value_group=1,
@@ -146,6 +151,8 @@ DETECTORS: tuple[Detector, ...] = (
         pattern=rx(r"(?:phone|tel|mobile|cell|fax)[:.\s]{1,3}(\d[\d ().-]{7,18}\d)(?![\w-])"),
         lower=True,
         ikeywords=("phone", "tel", "mobile", "cell", "fax"),
+        starts=("phone", "tel", "mobile", "cell", "fax"),
+        gate=(NUMBERISH, MARK * 10),  # the number
         value_group=1,
         validate=phone_ok,
         priority=15,
@@ -155,6 +162,7 @@ DETECTORS: tuple[Detector, ...] = (
         group=PII,
         pattern=rx(r"(\d\d\d([- ])\d\d\2\d{4})(?![\w-])"),
         in_numbers=True,
+        gate=NUMBER_RUN,
         not_after=rx(r"[\w-]$"),
         trigger=_DIGITS2,
         value_group=1,
@@ -168,6 +176,8 @@ DETECTORS: tuple[Detector, ...] = (
         pattern=rx(r"(?:ssn|social security(?: number| no\.?)?)[:#\s]{1,4}(\d{9})(?![\w-])"),
         lower=True,
         ikeywords=("ssn", "social security"),
+        starts=("ssn", "social security"),
+        gate=(DIGITS, b"0" * 9),  # `\d{9}`
         value_group=1,
         validate=ssn_ok,
         placeholder_check=False,
@@ -178,6 +188,7 @@ DETECTORS: tuple[Detector, ...] = (
         group=PII,
         pattern=rx(r"(\d(?:[ -]?\d){12,18})(?![\w-])"),
         in_numbers=True,
+        gate=NUMBER_RUN,
         not_after=rx(r"[\w-]$"),
         trigger=_DIGITS2,
         value_group=1,
@@ -191,6 +202,7 @@ DETECTORS: tuple[Detector, ...] = (
         pattern=_IBAN,
         finder=_ibans,
         trigger=_DIGITS2,
+        gate=(DIGITS, b"AA00"),  # `[A-Z][A-Z]\d\d`
         validate=iban_ok,
         placeholder_check=False,
         priority=30,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from . import pii, secrets_cloud, secrets_generic, secrets_keys, secrets_llm, secrets_saas, secrets_vcs
@@ -20,55 +21,129 @@ GROUPS: dict[str, str] = {d.type: d.group for d in ALL_DETECTORS}
 DEFAULT_OFF = frozenset({"ip_address"})  # opt-in: name it in dlp.actions
 
 
+# Characters by how rare they are in prose, JSON and code (rarest last). A keyword is looked up through its
+# rarest character; one made only of the common ones (`_COMMON`) is tested with `in` directly.
+_COMMON = " etaoinsrhldcumfpgwybv.,k"
+_RARITY = _COMMON + "\"_-:TSAIMCWBPHDRL/0123456789NEFGOUVYKJQXZ()x=jqz'+@~"
+
+
+def _rarity(c: str) -> int:
+    return _RARITY.find(c) if c in _RARITY else len(_RARITY)
+
+
+class _Keywords:
+    """Which of a set of keywords occur in a text, cheaper than one `in` test each (each scans the text).
+
+    Keywords are grouped by their rarest character. A group is skipped when that character is absent (a
+    memchr-fast `find`); otherwise one regex finds, from there, where a keyword of the group has it (its
+    literal character makes the regex engine skip fast; lookarounds check the rest of each keyword).
+    """
+
+    def __init__(self, keywords: dict[str, list[int]]) -> None:
+        plain: list[tuple[str, tuple[int, ...]]] = []
+        groups: dict[str, list[tuple[str, int, tuple[int, ...]]]] = {}
+        for kw, idxs in keywords.items():
+            at = max(range(len(kw)), key=lambda i: _rarity(kw[i]))
+            if kw[at] in _COMMON:
+                plain.append((kw, tuple(idxs)))
+            else:
+                groups.setdefault(kw[at], []).append((kw, at, tuple(idxs)))
+        self._plain = tuple(plain)
+        self._groups = tuple((c, _group_re(c, entries), tuple(entries)) for c, entries in groups.items())
+
+    def find(self, view: TextView, low: bool, hits: set[int]) -> None:
+        """Add the detector indexes of the keywords that occur in the view's text (low: in its lower-cased
+        copy) to hits."""
+        text = view.low if low else view.text
+        for kw, idxs in self._plain:
+            if view.find(kw, low) != -1:
+                hits.update(idxs)
+        for c, group_re, entries in self._groups:
+            pos = text.find(c)
+            if pos == -1:
+                continue
+            m = group_re.search(text, pos)
+            if m is None:
+                continue
+            p = m.start()  # one keyword at least is here; the others of the group may be elsewhere
+            for kw, at, idxs in entries:
+                if (p >= at and text.startswith(kw, p - at)) or kw in text:
+                    hits.update(idxs)
+
+
+def _group_re(c: str, entries: list[tuple[str, int, tuple[int, ...]]]) -> re.Pattern[str]:
+    """`c` where one of the keywords has it: `c(?:(?<=before c)(?=after)|...)`."""
+    alts = []
+    for kw, at, _ in entries:
+        before = f"(?<={re.escape(kw[: at + 1])})" if at else ""
+        after = f"(?={re.escape(kw[at + 1 :])})" if at + 1 < len(kw) else ""
+        alts.append(before + after)
+    return re.compile(f"{re.escape(c)}(?:{'|'.join(alts)})")
+
+
 class Prefilter:
     """Picks the detectors worth running on a text from cheap substring tests.
 
-    Case-sensitive keywords are tested with `in` on the text, case-insensitive ones on its lower-cased copy,
-    and detectors without a literal (digit-shaped PII) by a shared cheap trigger search. Keyed detectors
-    are chosen by the field name instead.
+    Case-sensitive keywords are looked for in the text, case-insensitive ones in its lower-cased copy (see
+    _Keywords), and detectors without a literal (digit-shaped PII) by a shared cheap trigger search; a
+    detector whose gate fails is out before that. Keyed detectors are chosen by the field name instead.
     """
 
     def __init__(self, detectors: Sequence[Detector]) -> None:
         self.detectors = tuple(detectors)
-        cs: dict[str, list[int]] = {}
-        ci: dict[str, list[int]] = {}
+        keywords: dict[tuple[bytes, bytes] | None, tuple[dict[str, list[int]], dict[str, list[int]]]] = {}
+        gates: dict[tuple[bytes, bytes], list[int]] = {}
         triggers: dict[int, tuple[object, list[int]]] = {}
         self._keyed: list[int] = []
+        self._keyed_by_name: dict[str, tuple[Detector, ...]] = {}  # keyed(): names repeat (role, content)
         for i, d in enumerate(self.detectors):
             if d.key is not None:
                 self._keyed.append(i)
                 continue
+            cs, ci = keywords.setdefault(d.gate, ({}, {}))
             for kw in d.keywords:
                 cs.setdefault(kw, []).append(i)
             for kw in d.ikeywords:
                 ci.setdefault(kw.lower(), []).append(i)
             if d.trigger is not None:
                 triggers.setdefault(id(d.trigger), (d.trigger, []))[1].append(i)
+            if d.gate is not None:
+                gates.setdefault(d.gate, []).append(i)
             if not (d.keywords or d.ikeywords or d.trigger):
                 raise ValueError(f"detector {d.type} has neither keywords nor a trigger")
-        self._cs = tuple((k, tuple(v)) for k, v in cs.items())
-        self._ci = tuple((k, tuple(v)) for k, v in ci.items())
+        # keywords by the gate of their detectors: those of a closed gate are not looked for
+        self._keywords = tuple(
+            (gate, _Keywords(cs), _Keywords(ci) if ci else None) for gate, (cs, ci) in keywords.items()
+        )
+        self._gates = tuple((gate, frozenset(idxs)) for gate, idxs in gates.items())
         self._triggers = tuple((t, tuple(v)) for t, v in triggers.values())
 
     def candidates(self, view: TextView) -> list[Detector]:
         """The detectors worth running on the view's text (keyed detectors excluded)."""
+        closed: set[int] = set()
+        for gate, idxs in self._gates:
+            if not view.has(*gate):
+                closed |= idxs
         hits: set[int] = set()
-        text = view.text
-        for kw, idxs in self._cs:
-            if kw in text:
-                hits.update(idxs)
-        if self._ci:
-            low = view.low
-            for kw, idxs in self._ci:
-                if kw in low:
-                    hits.update(idxs)
+        for gate, cs, ci in self._keywords:
+            if gate is None or view.has(*gate):
+                cs.find(view, False, hits)
+                if ci is not None:
+                    ci.find(view, True, hits)
         for trig, idxs in self._triggers:
-            if trig.search(text):  # type: ignore[attr-defined]
+            if not closed.issuperset(idxs) and trig.search(view.text):  # type: ignore[attr-defined]
                 hits.update(idxs)
-        return [self.detectors[i] for i in sorted(hits)]
+        return [self.detectors[i] for i in sorted(hits - closed)]
 
-    def keyed(self, key: str) -> list[Detector]:
+    def keyed(self, key: str) -> tuple[Detector, ...]:
         """The keyed detectors whose field-name test `key` passes."""
         if len(key) > 100:
-            return []
-        return [self.detectors[i] for i in self._keyed if self.detectors[i].applies_to_key(key)]
+            return ()
+        got = self._keyed_by_name.get(key)
+        if got is None:
+            if len(self._keyed_by_name) >= 4096:
+                self._keyed_by_name.clear()
+            got = self._keyed_by_name[key] = tuple(
+                self.detectors[i] for i in self._keyed if self.detectors[i].applies_to_key(key)
+            )
+        return got

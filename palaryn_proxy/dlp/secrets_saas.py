@@ -56,12 +56,16 @@ def _token(
     )
 
 
-def _context(type_: str, context: str, value: str, ikeywords: tuple[str, ...]) -> Detector:
-    """A bare hex or UUID value, trusted only after a vendor name and a key-like word (`DD_API_KEY=`)."""
+def _context(
+    type_: str, context: str, value: str, ikeywords: tuple[str, ...], vendor: tuple[str, ...]
+) -> Detector:
+    """A bare hex or UUID value, trusted only after a vendor name (`context` starts with one of `vendor`)
+    and a key-like word (`DD_API_KEY=`)."""
     return Detector(
         type=type_,
         group=SECRETS,
         pattern=rx(assignment(context, value)),
+        starts=vendor,
         lower=True,
         match_filter=_word_start,
         ikeywords=ikeywords,
@@ -105,6 +109,7 @@ DETECTORS: tuple[Detector, ...] = (
         r"twilio[\w.:\s-]{0,20}?(?:auth[_ -]?token|secret)",
         r"[0-9a-f]{32}",
         ("token", "secret"),
+        ("twilio",),
     ),  # fmt: skip
     _token("sendgrid_api_key", r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}", ("SG.",), ("SG.",), 3.5, 3, 3),
     _token("mailgun_api_key", r"key-[0-9a-f]{32}", ("key-",), ("key-",), 3.0, 4),
@@ -113,6 +118,7 @@ DETECTORS: tuple[Detector, ...] = (
         r"mailgun[\w.:\s-]{0,20}?(?:key|secret|token)",
         r"[0-9a-f]{32}-[0-9a-f]{8}-[0-9a-f]{8}",
         ("key", "secret", "token"),
+        ("mailgun",),
     ),  # fmt: skip
     _token(
         "shopify_token",
@@ -156,16 +162,25 @@ DETECTORS: tuple[Detector, ...] = (
         priority=90,
     ),
     _context(
-        "datadog_api_key", r"(?:datadog|dd)[\w.:\s-]{0,16}?api[_-]?key", r"[a-f0-9]{32}", ("key",)
+        "datadog_api_key",
+        r"(?:datadog|dd)[\w.:\s-]{0,16}?api[_-]?key",
+        r"[a-f0-9]{32}",
+        ("key",),
+        ("datadog", "dd"),
     ),  # fmt: skip
     _context(
         "datadog_app_key",
         r"(?:datadog|dd)[\w.:\s-]{0,16}?app(?:lication)?[_-]?key",
         r"[a-f0-9]{40}",
         ("key",),
+        ("datadog", "dd"),
     ),  # fmt: skip
     _token("heroku_api_key", rf"HRKU-(?:{_UUID}|[A-Za-z0-9_-]{{60,70}})", ("HRKU-",), ("HRKU-",), 3.0, 5),
     _context(
-        "heroku_api_key", r"heroku[\w.:\s-]{0,20}?(?:key|token|secret)", _UUID, ("key", "token", "secret")
+        "heroku_api_key",
+        r"heroku[\w.:\s-]{0,20}?(?:key|token|secret)",
+        _UUID,
+        ("key", "token", "secret"),
+        ("heroku",),
     ),
 )

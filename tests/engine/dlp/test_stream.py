@@ -147,7 +147,9 @@ def test_sse_with_plain_text_data_lines(scanner: DlpScanner) -> None:
     assert out == b"event: log\ndata: deploying with [REDACTED:github_pat]\n\nevent: log\ndata:  done\n\n"
 
 
-def test_other_fields_are_scanned_only_when_they_hold_a_keyword_but_never_skipped(scanner: DlpScanner) -> None:
+def test_other_fields_are_scanned_only_when_they_hold_a_keyword_but_never_skipped(
+    scanner: DlpScanner,
+) -> None:
     """Deltas full of secret keywords ("token") do not make every event's fields rescanned, and many
     identical clean events before a different one do not hide a secret in that one's fields."""
     tok = fake("github_pat", 9)
