@@ -20,7 +20,6 @@ that applies to a flow must admit it. Storage failures raise StorageError: the c
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -37,6 +36,7 @@ from palaryn_proxy.budget_config import (
     parse_budget_config,
 )
 from palaryn_proxy.errors import ConfigError, StorageError
+from palaryn_proxy.ids import random_hex
 from palaryn_proxy.periods import Window, window
 from palaryn_proxy.storage.base import (
     ROUND_DOWN,
@@ -241,7 +241,7 @@ class BudgetEngine:
         if cap is not None and worst_case_usd > cap:
             return BudgetRefusal(PER_REQUEST, worst_case_usd, worst_case_tokens, per_request_max_usd=cap)
         charges = self.charges(identity, now)
-        rid = uuid.uuid4().hex
+        rid = random_hex(16)
         if not charges:
             return BudgetReservation(rid, (), worst_case_usd, worst_case_tokens)
         nanos = usd_to_nanos(worst_case_usd, ROUND_UP)

@@ -7,11 +7,11 @@ import binascii
 import hashlib
 import hmac
 import ipaddress
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from palaryn_proxy.config import IdentityConfig
+from palaryn_proxy.ids import random_hex
 from palaryn_proxy.types import Identity
 
 HEADER_PREFIX = "x-palaryn-"
@@ -23,7 +23,7 @@ MAX_TAGS = 32
 
 
 def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
+    return "req_" + random_hex(12)
 
 
 def hash_token(token: str) -> str:
