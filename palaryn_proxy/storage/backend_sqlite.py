@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import queue
 import sqlite3
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from palaryn_proxy.errors import StorageError
 from palaryn_proxy.storage import sqlite_ops as ops
@@ -22,6 +24,17 @@ _PURGE_EVERY = 1000
 SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
 # Rate-limit corrections ride along with the next transaction; without one, a flush runs after this delay.
 CORRECTION_DELAY_SECONDS = 0.25
+MAX_BATCH = 64  # calls queued while the worker was busy share one transaction (each in its own savepoint)
+
+Work = Callable[[sqlite3.Connection, float], Any]
+
+
+@dataclass(slots=True)
+class _Call:
+    fn: Work
+    write: bool
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
 
 
 def _connect(path: str, busy_timeout: float, synchronous: str) -> sqlite3.Connection:
@@ -44,8 +57,10 @@ def _connect(path: str, busy_timeout: float, synchronous: str) -> sqlite3.Connec
 class SqliteStorage:
     """The `Storage` protocol on one SQLite file.
 
-    Each call runs as one `BEGIN IMMEDIATE` transaction on a dedicated worker thread, so the event loop
+    Each call runs in a `BEGIN IMMEDIATE` transaction on a dedicated worker thread, so the event loop
     never blocks on disk and writers in other processes (the CLI, a second proxy) serialise on the file lock.
+    Calls that queue up while the worker is busy share one transaction (group commit), each inside its own
+    savepoint: a call that fails is rolled back alone, and one commit and one wake-up serve the batch.
     `correct` (the token count a finished call actually used) returns at once: it is applied inside this
     process's next transaction, at most CORRECTION_DELAY_SECONDS later, saving a round trip per LLM call.
     """
@@ -66,44 +81,82 @@ class SqliteStorage:
             self._conn = _connect(path, busy_timeout_seconds, synchronous)
         except (sqlite3.Error, OSError) as e:
             raise StorageError(f"cannot open SQLite store {path!r}: {e}") from e
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="palaryn-sqlite")
+        self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._worker = threading.Thread(target=self._serve, name="palaryn-sqlite", daemon=True)
         self._writes = 0
         self._closed = False
         self._corrections: deque[tuple[str, float, float, int]] = deque()  # appended on the loop, popped here
         self._flush: asyncio.TimerHandle | None = None
         self._flushing: set[asyncio.Task[None]] = set()
+        self._worker.start()
 
-    def _transaction(self, fn: Callable[[sqlite3.Connection, float], T], write: bool) -> T:
-        """Run `fn(conn, now)` in one transaction (immediate when it writes); on the worker thread only."""
+    def _serve(self) -> None:
+        """The worker thread: take a call and whatever queued behind it, run them, hand the outcomes back."""
+        while True:
+            first = self._calls.get()
+            if first is None:
+                return
+            batch, stop = [first], False
+            while len(batch) < MAX_BATCH:
+                try:
+                    call = self._calls.get_nowait()
+                except queue.Empty:
+                    break
+                if call is None:
+                    stop = True
+                    break
+                batch.append(call)
+            outcomes = self._transaction(batch)
+            loops: dict[asyncio.AbstractEventLoop, list[tuple[_Call, bool, Any]]] = {}
+            for call, (ok, value) in zip(batch, outcomes, strict=True):
+                loops.setdefault(call.loop, []).append((call, ok, value))
+            for loop, done in loops.items():
+                try:
+                    loop.call_soon_threadsafe(_resolve, done)
+                except RuntimeError:
+                    pass  # that event loop is closed: nobody waits for these results
+            if stop:
+                return
+
+    def _transaction(self, batch: list[_Call]) -> list[tuple[bool, Any]]:
+        """Run the calls in one transaction (immediate when one writes), each in a savepoint when there
+        are several; (ok, result or exception) per call. On the worker thread only."""
         conn = self._conn
-        write = write or bool(self._corrections)
-        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        write = bool(self._corrections) or any(c.write for c in batch)
         applied: list[tuple[str, float, float, int]] = []
+        outcomes: list[tuple[bool, Any]] = []
         try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             now = self._clock()
             while self._corrections:
                 key, window, stamp, delta = item = self._corrections.popleft()
                 applied.append(item)
                 ops.correct(conn, self._prefix, key, window, stamp, delta, now)
-            result = fn(conn, now)
+            if len(batch) == 1:
+                outcomes.append((True, batch[0].fn(conn, now)))
+            else:
+                for call in batch:
+                    outcomes.append(_in_savepoint(conn, call.fn, now))
             if write:
                 self._writes += 1
                 if self._writes % _PURGE_EVERY == 0:
                     ops.purge(conn, self._clock())
             conn.execute("COMMIT")
-        except BaseException:
+        except Exception as exc:  # noqa: BLE001 - reported to every caller of the batch
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self._corrections.extendleft(reversed(applied))  # rolled back: apply them next time
-            raise
-        return result
+            return [(False, exc)] * len(batch)
+        return outcomes
 
     async def _run(self, fn: Callable[[sqlite3.Connection, float], T], write: bool = True) -> T:
         if self._closed:
             raise StorageError(f"SQLite store {self._path!r} is closed")
         loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._calls.put(_Call(fn, write, loop, future))
         try:
-            return await loop.run_in_executor(self._executor, self._transaction, fn, write)
+            return await future
         except sqlite3.Error as e:
             raise StorageError(f"SQLite store {self._path!r} failed: {e}") from e
 
@@ -198,6 +251,29 @@ class SqliteStorage:
             except StorageError:
                 pass  # the corrections are lost with the store; the windows they belong to expire anyway
         self._closed = True
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self._executor.shutdown, True)
+        self._calls.put(None)
+        await asyncio.get_running_loop().run_in_executor(None, self._worker.join)
         self._conn.close()
+
+
+def _in_savepoint(conn: sqlite3.Connection, fn: Work, now: float) -> tuple[bool, Any]:
+    conn.execute("SAVEPOINT call")
+    try:
+        result = fn(conn, now)
+    except Exception as exc:  # noqa: BLE001 - this call alone is rolled back; the batch goes on
+        conn.execute("ROLLBACK TO call")
+        conn.execute("RELEASE call")
+        return False, exc
+    conn.execute("RELEASE call")
+    return True, result
+
+
+def _resolve(done: list[tuple[_Call, bool, Any]]) -> None:
+    """On the caller's event loop: complete the futures of a batch (skipping callers that gave up)."""
+    for call, ok, value in done:
+        if call.future.done():
+            continue
+        if ok:
+            call.future.set_result(value)
+        else:
+            call.future.set_exception(value)

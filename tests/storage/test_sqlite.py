@@ -108,3 +108,31 @@ async def test_a_correction_reaches_other_replicas_within_the_delay_and_survives
     finally:
         await proxy.close()
         await replica.close()
+
+
+async def test_calls_queued_together_share_a_transaction_yet_fail_alone(tmp_path: Path) -> None:
+    store = SqliteStorage(str(tmp_path / "p.db"))
+    batches: list[int] = []
+    original = store._transaction
+
+    def counting(batch: list) -> list:  # type: ignore[type-arg]
+        batches.append(len(batch))
+        return original(batch)
+
+    store._transaction = counting  # type: ignore[method-assign]
+
+    def broken(conn: sqlite3.Connection, now: float) -> None:
+        conn.execute("INSERT INTO kv (key, value) VALUES ('palaryn:half-done', 'x')")
+        raise ValueError("this call fails after writing")
+
+    try:
+        calls = [store.settle(f"r{i}", [Counter("day")], 1, 1) for i in range(40)]
+        calls.insert(20, store._run(broken))
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        assert isinstance(outcomes[20], ValueError)
+        assert all(o.applied for i, o in enumerate(outcomes) if i != 20)  # type: ignore[union-attr]
+        assert await store.counter("day") == CounterState(40, 40, 0, 0)
+        assert await store.get("half-done") is None  # the failing call was rolled back on its own
+        assert max(batches) > 1  # the calls did share transactions
+    finally:
+        await store.close()
