@@ -166,24 +166,29 @@ class Detector:
 
     def _scan(self, text: str, source: str, pos: int, endpos: int) -> Iterator[Span]:
         vg = self.value_group
+        skip = _token_skipper(self.not_after)
         while True:
             m = self.pattern.search(source, pos, endpos)
             if m is None:
                 return
             s, e = m.span(vg)
             value = text[s:e]
+            glued = self.not_after is not None and s > 0 and self.not_after.search(text, max(0, s - 2), s)
             ok = (
                 s >= 0
                 and value
-                and not (
-                    self.not_after is not None and s > 0 and self.not_after.search(text, max(0, s - 2), s)
-                )
+                and not glued
                 and self.accepts(value)
                 and (self.match_filter is None or self.match_filter(text, m))
             )
             if ok:
                 yield s, e, value
                 pos = max(m.end(), pos + 1)
+            elif skip is not None and s == m.start():
+                # Any other start up to the end of this token is glued to it, so cannot be valid: resume
+                # after the token (a 1 MiB run of digit groups costs one search per group, not per digit).
+                end = skip.search(text, s)
+                pos = max(end.start() + 1 if end else endpos, pos + 1)
             else:  # a rejected candidate may hide a valid one that starts inside it
                 pos = max(m.start() + 1, pos + 1)
 
@@ -197,6 +202,21 @@ class Detector:
         if self.min_entropy and shannon_entropy(value[self.entropy_skip :]) < self.min_entropy:
             return False
         return self.validate is None or self.validate(value)
+
+
+_SKIPPERS: dict[str, re.Pattern[str] | None] = {}
+
+
+def _token_skipper(not_after: re.Pattern[str] | None) -> re.Pattern[str] | None:
+    """For a left boundary that is one character class (`[\\w-]$`): a search for the first character outside
+    the class, where the glued token ends. None for other boundaries (lookbehinds, alternations)."""
+    if not_after is None:
+        return None
+    pattern = not_after.pattern
+    if pattern not in _SKIPPERS:
+        single = pattern.startswith("[") and pattern.endswith("]$") and "]" not in pattern[1:-2]
+        _SKIPPERS[pattern] = re.compile("[^" + pattern[1:-2] + "]") if single else None
+    return _SKIPPERS[pattern]
 
 
 def rx(pattern: str, flags: int = 0) -> re.Pattern[str]:

@@ -160,7 +160,7 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         type="us_ssn",
         group=PII,
-        pattern=rx(r"(\d\d\d([- ])\d\d\2\d{4})(?![\w-])"),
+        pattern=rx(r"(?<![\w-])(\d\d\d([- ])\d\d\2\d{4})(?![\w-])"),
         in_numbers=True,
         gate=NUMBER_RUN,
         not_after=rx(r"[\w-]$"),
@@ -186,7 +186,7 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         type="credit_card",
         group=PII,
-        pattern=rx(r"(\d(?:[ -]?\d){12,18})(?![\w-])"),
+        pattern=rx(r"(?<![\w-])(\d(?:[ -]?\d){12,18})(?![\w-])"),  # lookbehind: not_after, inside the engine
         in_numbers=True,
         gate=NUMBER_RUN,
         not_after=rx(r"[\w-]$"),

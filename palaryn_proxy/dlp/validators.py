@@ -141,14 +141,17 @@ def _card_brand_ok(d: str) -> bool:
 
 def card_ok(value: str) -> bool:
     """Luhn, a major brand's prefix and length, consistent separators, not a published test number."""
-    seps = {c for c in value if not c.isdigit()}
-    if len(seps) > 1:
-        return False
-    digits = "".join(c for c in value if c.isdigit())
+    sep = None
+    if not value.isdigit():
+        seps = {c for c in value if not c.isdigit()}
+        if len(seps) > 1:
+            return False
+        sep = seps.pop()
+    digits = value.replace(sep, "") if sep else value
     if digits in KNOWN_SAMPLES or len(set(digits)) < 4:
         return False
-    if seps:
-        groups = [len(g) for g in value.split(seps.pop())]
+    if sep:
+        groups = [len(g) for g in value.split(sep)]
         if groups not in ([4, 4, 4, 4], [4, 6, 5], [4, 6, 4], [4, 4, 4, 4, 3], [4, 4, 4, 1]):
             return False
     return _card_brand_ok(digits) and luhn_ok(digits)

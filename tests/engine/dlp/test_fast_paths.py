@@ -275,3 +275,33 @@ def test_the_scan_finds_what_the_slow_paths_find(request: pytest.FixtureRequest)
     slow = _results()
     assert sum(len(f) for _, f, _ in fast) > 200
     assert fast == slow
+
+
+def test_skipping_to_the_end_of_a_glued_token_finds_what_the_position_by_position_scan_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from palaryn_proxy.dlp import detector
+
+    rng = random.Random(7)
+    cards = ["4666 1760 3137 2159", "5384-8372-6167-5136", "4539148803436467"]
+    texts = [
+        "4111 " * 300 + " " + cards[0] + " " + "4111 " * 300,
+        "x4666 1760 3137 2159 " + cards[1] + " 9" + cards[2] + " -" + cards[2] + " " + cards[2],
+        "".join(
+            rng.choice(["4", "1", " ", "-", "a", "_", cards[rng.randrange(3)] + " "]) for _ in range(3000)
+        ),
+        "SSN 536-22-8114 and 1536-22-8114 and x536-22-8114 and -536-22-8114",
+    ]
+    scanner = DlpScanner(DlpConfig.from_mapping({"actions": {"pii": "log"}}))
+
+    def scan() -> list[tuple[str, int, int]]:
+        out = []
+        for text in texts:
+            found = scanner.scan_request(host="h", body=text.encode(), content_type="text/plain").findings
+            out.append([(f.type, f.start, f.end) for f in found])
+        return out  # type: ignore[return-value]
+
+    fast = scan()
+    assert any(f[0] == "credit_card" for f in fast[0]) and any(f[0] == "us_ssn" for f in fast[3])
+    monkeypatch.setattr(detector, "_token_skipper", lambda not_after: None)
+    assert scan() == fast
