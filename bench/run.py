@@ -46,7 +46,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--ab", type=Path, metavar="TREE",
                     help="A/B only: chat through (b), (c) and (c′) = (c) run from a patched copy in TREE "
                          "(TREE/palaryn_proxy, with addons/ copied to TREE/palaryn_proxy/addons)")  # fmt: skip
-    ap.add_argument("--rss-cap", type=float, default=240, help="seconds the RSS phase may take (default 240)")
+    ap.add_argument("--rss-cap", type=float, default=420, help="seconds the RSS phase may take (default 420)")
     ap.add_argument(
         "--skip", default="", help="comma-separated parts to skip: chat,upload,sse,ramp,rss,micro"
     )

@@ -122,10 +122,12 @@ def rss(b: Bench, key: str, marks: tuple[int, ...], cap_s: float, conc: int = 8)
                 log(f"rss: {key} stopped at {b.served.get(key, 0):,} requests: the {cap_s:.0f} s cap")
                 b.results.setdefault("rss_samples", {})[key] = samples
                 return
-            n = min(mark - b.served.get(key, 0), max(1000, int(rate * 20)))
+            # hey refuses fewer requests than clients: the last batch may overshoot the mark by < conc
+            n = max(conc, min(mark - b.served.get(key, 0), max(1000, int(rate * 20))))
             began = time.monotonic()
             measured_hey(b, t, b.chat_url, b.chat_body, conc, requests=n)
             rate = n / max(time.monotonic() - began, 1e-3)
             samples.append((b.served[key], rss_mib(t.pid)))
+            log(f"rss: {key} at {b.served[key]:,} requests: {samples[-1][1]:.1f} MiB ({rate:.0f} req/s)")
         log(f"rss: {key} after {b.served[key]:,} requests: {samples[-1][1]:.1f} MiB ({rate:.0f} req/s)")
     b.results.setdefault("rss_samples", {})[key] = samples
