@@ -27,9 +27,9 @@ def random_hex(nbytes: int) -> str:
 
 
 def _forget_pool() -> None:
-    """A forked child must not hand out the ids its parent still holds."""
-    global _pool, _pos
-    _pool, _pos = b"", 0
+    """A forked child must not hand out the ids its parent still holds (nor wait on a lock held at fork)."""
+    global _pool, _pos, _lock
+    _pool, _pos, _lock = b"", 0, threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_pool)

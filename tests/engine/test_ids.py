@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from palaryn_proxy import ids
 from palaryn_proxy.identity import new_request_id
 
@@ -14,6 +16,7 @@ def test_ids_are_unique_hex_of_the_asked_length_across_refills() -> None:
     assert new_request_id().startswith("req_") and len(new_request_id()) == 4 + 24
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_draws_its_own_bytes() -> None:
     ids.random_hex(1)  # the parent holds a block
     read, write = os.pipe()
