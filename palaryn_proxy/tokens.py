@@ -226,14 +226,13 @@ def _line_cache(encoding: str) -> _LineCache:
 def _lines(text: str) -> list[str]:
     """Lines with their newline; blank and whitespace-only lines stay with the line before them."""
     out: list[str] = []
+    current: list[str] = []  # a line and the blank lines after it (joined once: no quadratic appends)
     for line in text.split("\n"):
-        if out and not line.strip():
-            out[-1] += "\n" + line
-        elif out:
-            out[-1] += "\n"
-            out.append(line)
-        else:
-            out.append(line)
+        if current and line.strip():
+            out.append("\n".join(current) + "\n")
+            current = []
+        current.append(line)
+    out.append("\n".join(current))
     return [line for line in out if line]
 
 

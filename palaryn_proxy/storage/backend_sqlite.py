@@ -246,10 +246,7 @@ class SqliteStorage:
         if self._flush is not None:
             self._flush.cancel()
         if self._corrections:
-            try:
-                await self._run(lambda conn, now: None)
-            except StorageError:
-                pass  # the corrections are lost with the store; the windows they belong to expire anyway
+            await self._apply_corrections()  # if that fails they are lost; their windows expire anyway
         self._closed = True
         self._calls.put(None)
         await asyncio.get_running_loop().run_in_executor(None, self._worker.join)

@@ -210,7 +210,13 @@ def test_import_loads_nothing() -> None:
 
 @pytest.mark.parametrize("model", ["gpt-4o", "gpt-4"])
 def test_prompt_count_by_line_equals_whole_text_count(model: str, cache: Path) -> None:
-    text = _mixed_text(20_000) + "a\n \n   b\r\n\r\nc.\n\n\n  indented\n\t\ttabs\n" * 20
+    text = (
+        _mixed_text(20_000)
+        + "a\n \n   b\r\n\r\nc.\n\n\n  indented\n\t\ttabs\n" * 20
+        + "end"
+        + "\n" * 5000
+        + "x"
+    )
     encoder = tokens.get_encoding(tokens.encoding_for_model(model).name, cache)
     exact = len(encoder.encode_ordinary(text))
     assert tokens.count_prompt_tokens(text, model, cache_dir=cache) == exact
@@ -218,7 +224,9 @@ def test_prompt_count_by_line_equals_whole_text_count(model: str, cache: Path) -
 
 
 def test_prompt_line_cache_serves_a_resent_conversation(cache: Path) -> None:
-    history = "\n".join(f"turn {i}: " + "the agent reads the file and plans the next step " * 3 for i in range(50))
+    history = "\n".join(
+        f"turn {i}: " + "the agent reads the file and plans the next step " * 3 for i in range(50)
+    )
     tokens.count_prompt_tokens(history, "gpt-4o", cache_dir=cache)
     line_cache = tokens._line_cache("o200k_base")
     held = len(line_cache)
