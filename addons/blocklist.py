@@ -18,7 +18,7 @@ class BlocklistStage:
         if answered(flow) or not self.runtime.block_domains:
             return
         state = state_of(flow)
-        host = flow.request.pretty_host
+        host = state.host if state is not None else flow.request.pretty_host
         rule = self.runtime.block_domains.match(host)
         if rule is None or state is None:
             return

@@ -24,7 +24,7 @@ class ClassifyStage:
         if state is None or registry is None:
             return
         req = flow.request
-        adapter = registry.resolve(req.pretty_host, req.port, req.path.split("?", 1)[0])
+        adapter = registry.resolve(state.host, req.port, req.path.split("?", 1)[0])
         if adapter is not None:
             state.kind, state.tool, state.provider = Kind.LLM, "llm", adapter.id
             state.extra[ADAPTER] = adapter

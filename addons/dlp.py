@@ -43,7 +43,7 @@ class DlpStage:
         result = await _off_loop(
             len(body or b""),
             lambda: self.scanner.scan_request(
-                host=req.pretty_host,
+                host=state.host,
                 method=req.method,
                 path_and_query=req.path,
                 headers=list(req.headers.items(multi=True)),
@@ -79,7 +79,7 @@ class DlpStage:
         except ContentDecodingError:
             return  # an encoding we cannot read: bytes pass as they are, the body is not scanned
         scanner = self.scanner.stream_scanner(
-            direction="response", content_type=resp.headers.get("content-type"), host=flow.request.pretty_host
+            direction="response", content_type=resp.headers.get("content-type"), host=state.host
         )
         for name in ("content-encoding", "content-length"):
             resp.headers.pop(name, None)  # what we forward is decoded and may change length
@@ -102,7 +102,7 @@ class DlpStage:
         result = await _off_loop(
             len(body or b""),
             lambda: self.scanner.scan_response(
-                host=flow.request.pretty_host,
+                host=state.host,
                 headers=list(resp.headers.items(multi=True)),
                 body=body,
                 content_type=resp.headers.get("content-type"),

@@ -110,7 +110,7 @@ class PolicyStage:
         req = flow.request
         return PolicyContext(
             method=req.method,
-            host=req.pretty_host,
+            host=state.host,
             port=req.port,
             path=req.path,
             scheme=req.scheme,
@@ -120,7 +120,7 @@ class PolicyStage:
             capability=state.capability.value,
             kind=state.kind.value,
             tool=state.tool or "http.request",
-            mcp_server=req.pretty_host if state.kind is Kind.MCP else None,
+            mcp_server=state.host if state.kind is Kind.MCP else None,
             provider=state.provider,
             model=state.model,
             headers=tuple(req.headers.items()),

@@ -50,7 +50,8 @@ class SsrfStage:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if answered(flow) or not self.runtime.config.destination_binding:
             return
-        host = flow.request.pretty_host.lower().rstrip(".")
+        state = state_of(flow)
+        host = (state.host if state is not None else flow.request.pretty_host).lower().rstrip(".")
         target = self.tunnels.get(flow.client_conn)
         sni = (flow.client_conn.sni or "").lower().rstrip(".")
         if (target and host != target) or (sni and host != sni):

@@ -139,7 +139,13 @@ def encoding_for_model(model: str | None) -> EncodingChoice:
 
 def default_cache_dir() -> Path:
     """Where seeded encoding files live unless a caller names a directory."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return _cache_dir_for(os.environ.get("XDG_CACHE_HOME"), os.environ.get("HOME"))
+
+
+@functools.lru_cache(maxsize=8)
+def _cache_dir_for(xdg_cache_home: str | None, home: str | None) -> Path:
+    """Per environment (the token counters ask on every request; the path work cost half a count)."""
+    base = xdg_cache_home or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "palaryn-proxy" / "tiktoken"
 
 

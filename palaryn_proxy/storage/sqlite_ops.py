@@ -37,25 +37,35 @@ CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expire
 """
 
 
-def _drop_if_ended(conn: sqlite3.Connection, key: str, now: float) -> None:
-    row = conn.execute("SELECT expire_at FROM counters WHERE key = ?", (key,)).fetchone()
-    if row is not None and row[0] is not None and row[0] <= now:
-        conn.execute("DELETE FROM counters WHERE key = ?", (key,))
-        conn.execute("DELETE FROM holds WHERE key = ?", (key,))
+# A counter and the live holds on it (except one reservation's) in one statement; no row means zeros.
+_STATE = (
+    "SELECT c.spent_nanos, c.spent_tokens, c.expire_at,"
+    " (SELECT COALESCE(SUM(nanos), 0) FROM holds WHERE key = ?1 AND until > ?2 AND rid != ?3),"
+    " (SELECT COALESCE(SUM(tokens), 0) FROM holds WHERE key = ?1 AND until > ?2 AND rid != ?3),"
+    " c.key IS NOT NULL"
+    " FROM (SELECT 1) LEFT JOIN counters AS c ON c.key = ?1"
+)
+# Settle adds to a counter, starting it afresh when its window ended (the CASEs read the old row).
+_ADD_SPEND = (
+    "INSERT INTO counters (key, spent_nanos, spent_tokens, expire_at) VALUES (?1, ?2, ?3, ?4)"
+    " ON CONFLICT (key) DO UPDATE SET"
+    " spent_nanos = CASE WHEN counters.expire_at <= ?5 THEN ?2 ELSE counters.spent_nanos + ?2 END,"
+    " spent_tokens = CASE WHEN counters.expire_at <= ?5 THEN ?3 ELSE counters.spent_tokens + ?3 END,"
+    " expire_at = CASE WHEN counters.expire_at <= ?5 THEN ?4 ELSE COALESCE(?4, counters.expire_at) END"
+    " RETURNING spent_nanos, spent_tokens"
+)
+
+
+def _drop(conn: sqlite3.Connection, key: str) -> None:
+    conn.execute("DELETE FROM counters WHERE key = ?", (key,))
+    conn.execute("DELETE FROM holds WHERE key = ?", (key,))
 
 
 def _state(conn: sqlite3.Connection, key: str, now: float, skip: str = "") -> CounterState:
-    row = conn.execute(
-        "SELECT spent_nanos, spent_tokens FROM counters WHERE key = ? AND (expire_at IS NULL OR expire_at > ?)",
-        (key, now),
-    ).fetchone()
-    held = conn.execute(
-        "SELECT COALESCE(SUM(nanos), 0), COALESCE(SUM(tokens), 0) FROM holds"
-        " WHERE key = ? AND until > ? AND rid != ?",
-        (key, now, skip),
-    ).fetchone()
-    spent = row if row is not None else (0, 0)
-    return CounterState(spent[0], spent[1], held[0], held[1])
+    nanos, tokens, expire_at, held_nanos, held_tokens, _ = conn.execute(_STATE, (key, now, skip)).fetchone()
+    if expire_at is not None and expire_at <= now:
+        nanos = tokens = 0  # the window ended: what is left is dropped by the next write
+    return CounterState(nanos or 0, tokens or 0, held_nanos, held_tokens)
 
 
 def _touch(conn: sqlite3.Connection, counter: Counter, key: str) -> None:
@@ -83,29 +93,38 @@ def reserve(
     if _is_finished(conn, rid, now):
         return ReserveResult(False, ())
     keys = [prefix + c.key for c in counters]
-    for key in keys:
-        _drop_if_ended(conn, key, now)
-        conn.execute("DELETE FROM holds WHERE key = ? AND until <= ?", (key, now))
-    states = tuple(_state(conn, key, now, skip=rid) for key in keys)
+    states: list[CounterState] = []
+    stale: list[bool] = []  # the counter's row is missing, ended (dropped here) or has another expiry
+    for counter, key in zip(counters, keys, strict=True):
+        nanos, tokens, expire_at, held_nanos, held_tokens, present = conn.execute(
+            _STATE, (key, now, rid)
+        ).fetchone()
+        if expire_at is not None and expire_at <= now:
+            _drop(conn, key)  # its window ended, and the holds taken in it go with it
+            nanos = tokens = held_nanos = held_tokens = present = 0
+        states.append(CounterState(nanos or 0, tokens or 0, held_nanos, held_tokens))
+        stale.append(not present or (counter.expire_at is not None and counter.expire_at != expire_at))
     for i, (counter, state) in enumerate(zip(counters, states, strict=True)):
         if not admits(counter, state, *amount):
-            return ReserveResult(False, states, i)
-    for counter, key in zip(counters, keys, strict=True):
-        _touch(conn, counter, key)
-        conn.execute(
-            "INSERT OR REPLACE INTO holds (key, rid, nanos, tokens, until) VALUES (?, ?, ?, ?, ?)",
-            (key, rid, amount[0], amount[1], until),
-        )
-    return ReserveResult(True, states)
+            return ReserveResult(False, tuple(states), i)
+    for counter, key, touch in zip(counters, keys, stale, strict=True):
+        if touch:
+            _touch(conn, counter, key)
+    conn.executemany(
+        "INSERT OR REPLACE INTO holds (key, rid, nanos, tokens, until) VALUES (?, ?, ?, ?, ?)",
+        [(key, rid, amount[0], amount[1], until) for key in keys],
+    )
+    return ReserveResult(True, tuple(states))
 
 
 def _mark_finished(conn: sqlite3.Connection, rid: str, now: float) -> bool:
-    if _is_finished(conn, rid, now):
-        return False
-    conn.execute(
-        "INSERT OR REPLACE INTO finished (rid, forget_at) VALUES (?, ?)", (rid, now + FINISHED_GRACE_SECONDS)
+    """Record that rid is finished; False if it already was (within the grace period)."""
+    cur = conn.execute(
+        "INSERT INTO finished (rid, forget_at) VALUES (?1, ?2)"
+        " ON CONFLICT (rid) DO UPDATE SET forget_at = ?2 WHERE finished.forget_at <= ?3",
+        (rid, now + FINISHED_GRACE_SECONDS, now),
     )
-    return True
+    return cur.rowcount == 1
 
 
 def settle(
@@ -118,17 +137,11 @@ def settle(
 ) -> SettleResult:
     if not _mark_finished(conn, rid, now):
         return SettleResult(False)
+    keys = [prefix + counter.key for counter in counters]
+    conn.executemany("DELETE FROM holds WHERE key = ? AND rid = ?", [(key, rid) for key in keys])
     spent = []
-    for counter in counters:
-        key = prefix + counter.key
-        _drop_if_ended(conn, key, now)
-        _touch(conn, counter, key)
-        conn.execute("DELETE FROM holds WHERE key = ? AND rid = ?", (key, rid))
-        row = conn.execute(
-            "UPDATE counters SET spent_nanos = spent_nanos + ?, spent_tokens = spent_tokens + ?"
-            " WHERE key = ? RETURNING spent_nanos, spent_tokens",
-            (amount[0], amount[1], key),
-        ).fetchone()
+    for counter, key in zip(counters, keys, strict=True):
+        row = conn.execute(_ADD_SPEND, (key, amount[0], amount[1], counter.expire_at, now)).fetchone()
         spent.append((row[0], row[1]))
     return SettleResult(True, tuple(spent))
 
@@ -136,8 +149,7 @@ def settle(
 def release(conn: sqlite3.Connection, prefix: str, rid: str, counters: Sequence[Counter], now: float) -> bool:
     if not _mark_finished(conn, rid, now):
         return False
-    for counter in counters:
-        conn.execute("DELETE FROM holds WHERE key = ? AND rid = ?", (prefix + counter.key, rid))
+    conn.executemany("DELETE FROM holds WHERE key = ? AND rid = ?", [(prefix + c.key, rid) for c in counters])
     return True
 
 
@@ -159,35 +171,36 @@ def reset(conn: sqlite3.Connection, prefix: str, key: str) -> None:
     conn.execute("DELETE FROM holds WHERE key = ?", (prefix + key,))
 
 
+# A key's running total and what of it has left the window (summed over the index on (key, stamp)).
+_WINDOW = (
+    "SELECT t.total, COALESCE(SUM(l.cost), 0), COUNT(l.id)"
+    " FROM (SELECT 1) LEFT JOIN rate_totals AS t ON t.key = ?1"
+    " LEFT JOIN rate_log AS l ON l.key = ?1 AND l.stamp <= ?2"
+)
+_FOLD_AT = 64  # entries that left the window are deleted (and taken off the total) once this many gathered
+_LOG = "INSERT INTO rate_log (key, stamp, cost, expire_at) VALUES (?, ?, ?, ?)"
+_ADD_TOTAL = "INSERT INTO rate_totals (key, total) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET total = total + ?2"
+
+
 def _window_total(conn: sqlite3.Connection, key: str, cutoff: float) -> int:
-    """The sum of a key's costs stamped after `cutoff`, in amortised constant time: a running total from which
-    the entries that just left the window are subtracted (and deleted)."""
-    row = conn.execute("SELECT total FROM rate_totals WHERE key = ?", (key,)).fetchone()
-    gone = conn.execute(
-        "SELECT COALESCE(SUM(cost), 0), COUNT(*) FROM rate_log WHERE key = ? AND stamp <= ?", (key, cutoff)
-    ).fetchone()
-    if gone[1]:
-        conn.execute("DELETE FROM rate_log WHERE key = ? AND stamp <= ?", (key, cutoff))
-    if row is None:
-        total = conn.execute("SELECT COALESCE(SUM(cost), 0) FROM rate_log WHERE key = ?", (key,)).fetchone()[
-            0
-        ]
+    """The sum of a key's costs stamped after `cutoff`, in amortised constant time: a running total less the
+    entries that left the window, which are deleted (and subtracted from it) in batches of _FOLD_AT."""
+    total, gone, count = conn.execute(_WINDOW, (key, cutoff)).fetchone()
+    if total is None:  # no running total yet (or purged): start one from the entries in the window
+        if count:
+            conn.execute("DELETE FROM rate_log WHERE key = ? AND stamp <= ?", (key, cutoff))
+        total = conn.execute("SELECT COALESCE(SUM(cost), 0) FROM rate_log WHERE key = ?", (key,)).fetchone()[0]
         conn.execute("INSERT INTO rate_totals (key, total) VALUES (?, ?)", (key, total))
         return int(total)
-    if gone[1]:
-        conn.execute("UPDATE rate_totals SET total = total - ? WHERE key = ?", (gone[0], key))
-    return int(row[0] - gone[0])
+    if count >= _FOLD_AT:
+        conn.execute("DELETE FROM rate_log WHERE key = ? AND stamp <= ?", (key, cutoff))
+        conn.execute("UPDATE rate_totals SET total = total - ? WHERE key = ?", (gone, key))
+    return int(total - gone)
 
 
 def _log(conn: sqlite3.Connection, key: str, stamp: float, cost: int, window: float) -> None:
-    conn.execute(
-        "INSERT INTO rate_log (key, stamp, cost, expire_at) VALUES (?, ?, ?, ?)",
-        (key, stamp, cost, stamp + window),
-    )
-    conn.execute(
-        "INSERT INTO rate_totals (key, total) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET total = total + ?",
-        (key, cost, cost),
-    )
+    conn.execute(_LOG, (key, stamp, cost, stamp + window))
+    conn.execute(_ADD_TOTAL, (key, cost))
 
 
 def hit(conn: sqlite3.Connection, prefix: str, buckets: Sequence[Bucket], now: float) -> HitResult:
@@ -201,8 +214,8 @@ def hit(conn: sqlite3.Connection, prefix: str, buckets: Sequence[Bucket], now: f
             ).fetchall()
             wait = retry_after(entries, total, b.cost, b.limit, b.window_seconds, now)
             return HitResult(False, wait, remaining, now, i)
-    for b in buckets:
-        _log(conn, prefix + b.key, now, b.cost, b.window_seconds)
+    conn.executemany(_LOG, [(prefix + b.key, now, b.cost, now + b.window_seconds) for b in buckets])
+    conn.executemany(_ADD_TOTAL, [(prefix + b.key, b.cost) for b in buckets])
     remaining = min((max(b.limit - t - b.cost, 0) for b, t in zip(buckets, totals, strict=True)), default=0)
     return HitResult(True, 0.0, remaining, now)
 

@@ -205,6 +205,32 @@ async def test_sliding_window_admits_again_exactly_when_oldest_leaves(store: Sto
         assert not after.allowed
 
 
+async def test_many_hits_leaving_the_window_free_exactly_their_cost(store: Storage) -> None:
+    # More entries leave at once than the SQLite backend folds away in one step (_FOLD_AT).
+    b = Bucket("fold", limit=100, window_seconds=0.3)
+    for _ in range(80):
+        assert (await store.hit([b])).allowed
+    await asyncio.sleep(0.4)
+    full = await store.hit([Bucket("fold", limit=100, window_seconds=0.3, cost=100)])
+    assert full.allowed and full.remaining == 0
+    assert not (await store.hit([b])).allowed
+    await asyncio.sleep(0.4)
+    assert (await store.hit([b])).remaining == 99
+
+
+async def test_settle_after_the_window_ended_starts_the_counter_afresh(store: Storage) -> None:
+    old = Counter("late", limit_nanos=10 * USD, expire_at=time.time() + 0.3)
+    first, second = rid(), rid()
+    assert (await store.reserve(first, [old], USD, 0, 60)).ok
+    assert (await store.settle(first, [old], 3 * USD, 5)).applied
+    assert (await store.reserve(second, [old], USD, 0, 60)).ok
+    await asyncio.sleep(0.4)
+    new = Counter("late", limit_nanos=10 * USD, expire_at=time.time() + 60)
+    settled = await store.settle(second, [new], 2 * USD, 7)
+    assert settled.applied and settled.spent == ((2 * USD, 7),)
+    assert await store.counter("late") == CounterState(2 * USD, 7)
+
+
 async def test_cost_above_limit_is_refused_for_a_whole_window(store: Storage) -> None:
     refused = await store.hit([Bucket("tpm", limit=100, window_seconds=60, cost=101)])
     assert not refused.allowed and refused.retry_after_seconds == 60
