@@ -7,6 +7,7 @@ import weakref
 from datetime import UTC, datetime
 
 from mitmproxy import connection, http, tls
+from mitmproxy.net.http import url as urls
 from mitmproxy.proxy import mode_specs
 
 from palaryn_proxy.addons._flow import STATE_KEY, answered, guarded, refuse, state_of
@@ -20,6 +21,16 @@ PROXY_AUTH = "proxy-authorization"
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def host_and_url(req: http.Request) -> tuple[str, str]:
+    """`(req.pretty_host, req.pretty_url)` with the Host header parsed once rather than twice."""
+    authority = req.host_header
+    if req.first_line_format == "authority" or not authority:
+        return req.pretty_host, req.pretty_url
+    host, port = urls.parse_authority(authority, check=False)
+    port = port or urls.default_port(req.scheme) or 443
+    return host, urls.unparse(req.scheme, host, port, req.path if req.path != "*" else "")
 
 
 def _client_ip(conn: connection.Client) -> str:
@@ -36,6 +47,7 @@ class IdentityStage:
 
     def _new_state(self, flow: http.HTTPFlow, identity: Identity) -> FlowState:
         req = flow.request
+        host, url = host_and_url(req)
         return FlowState(
             request_id=new_request_id(),
             started=time.monotonic(),
@@ -43,8 +55,8 @@ class IdentityStage:
             identity=identity,
             client=_client_ip(flow.client_conn),
             method=req.method,
-            url=req.pretty_url,
-            host=req.pretty_host,
+            url=url,
+            host=host,
             capability=capability_for(req.method),
         )
 

@@ -58,6 +58,10 @@ def _bounds(period: Period, local: datetime, tz: ZoneInfo) -> tuple[str, datetim
     return f"{first:%Y-%m}", _midnight(first, tz), _midnight(following, tz)
 
 
+# The bounds last computed per (period, zone): (start, end) as unix time, and what _bounds returned.
+_LAST: dict[tuple[Period, ZoneInfo], tuple[float, float, tuple[str, datetime, datetime]]] = {}
+
+
 def window(period: Period, tz: ZoneInfo, now: datetime | None = None) -> Window:
     """The window of `period` containing `now` (default: the current time); `now` must be timezone-aware."""
     if now is None:
@@ -66,7 +70,13 @@ def window(period: Period, tz: ZoneInfo, now: datetime | None = None) -> Window:
         raise ValueError("window() needs a timezone-aware datetime")
     if period is Period.TOTAL:
         return Window("total", None, None, None)
-    window_id, start, end = _bounds(period, now.astimezone(tz), tz)
+    instant = now.timestamp()
+    known = _LAST.get((period, tz))
+    if known is not None and known[0] <= instant < known[1]:
+        window_id, start, end = known[2]
+    else:  # windows tile time, so any instant in [start, end) has these bounds: reuse until it leaves
+        window_id, start, end = bounds = _bounds(period, now.astimezone(tz), tz)
+        _LAST[(period, tz)] = (start.timestamp(), end.timestamp(), bounds)
     # Subtract in UTC: aware datetimes sharing a tzinfo subtract as wall clocks, which is wrong across DST.
     seconds_left = (end.astimezone(UTC) - now.astimezone(UTC)).total_seconds()
     return Window(window_id, start, end, seconds_left)

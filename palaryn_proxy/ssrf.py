@@ -7,6 +7,7 @@ import fnmatch
 import ipaddress
 import re
 import socket
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -207,7 +208,9 @@ def _strip_port(entry: str) -> str:
     return host if sep and host and ":" not in host and port.isdigit() else entry
 
 
-_SSRF_KEYS = frozenset({"enabled", "allow", "deny", "dns_timeout_seconds"})
+_SSRF_KEYS = frozenset({"enabled", "allow", "deny", "dns_timeout_seconds", "dns_cache_seconds"})
+LITERAL_MEMO_SIZE = 4096  # verdicts on IP literals kept (they depend only on the config)
+DNS_CACHE_SIZE = 4096  # resolved names kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +223,7 @@ class SsrfConfig:
     deny_networks: tuple[IPNetwork, ...] = ()
     deny_hosts: tuple[str, ...] = ()
     dns_timeout_seconds: float = 5.0
+    dns_cache_seconds: float = 30.0  # how long a resolved name's addresses are reused; 0 resolves every request
 
     @classmethod
     def from_mapping(
@@ -228,7 +232,7 @@ class SsrfConfig:
         """Parse the `ssrf` section; `extra_allow_hosts` (HOST[:PORT]) are hosts config gives to LLM adapters."""
         raw = raw or {}
         if not isinstance(raw, Mapping):
-            raise ConfigError("ssrf: expected a mapping with keys enabled, allow, deny, dns_timeout_seconds")
+            raise ConfigError(f"ssrf: expected a mapping with keys {', '.join(sorted(_SSRF_KEYS))}")
         unknown = sorted(set(raw) - _SSRF_KEYS)
         if unknown:
             raise ConfigError(
@@ -240,6 +244,11 @@ class SsrfConfig:
         timeout = raw.get("dns_timeout_seconds", 5.0)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise ConfigError(f"ssrf.dns_timeout_seconds: expected a positive number, got {timeout!r}")
+        cache = raw.get("dns_cache_seconds", 30.0)
+        if isinstance(cache, bool) or not isinstance(cache, int | float) or cache < 0:
+            raise ConfigError(
+                f"ssrf.dns_cache_seconds: expected a number of seconds >= 0 (0 turns the cache off), got {cache!r}"
+            )
         allow = raw.get("allow")
         allow_nets, allow_hosts = _split_entries("allow", allow)
         extra_nets, extra_hosts = _split_entries("allow", [_strip_port(h) for h in extra_allow_hosts])
@@ -251,6 +260,7 @@ class SsrfConfig:
             deny_networks=deny_nets,
             deny_hosts=deny_hosts,
             dns_timeout_seconds=float(timeout),
+            dns_cache_seconds=float(cache),
         )
 
 
@@ -292,6 +302,8 @@ class SsrfGuard:
         self._allow_hosts = _compile_globs(config.allow_hosts)
         self._deny_hosts = _compile_globs(config.deny_hosts)
         self._exact_allow = frozenset(h for h in config.allow_hosts if not any(c in h for c in "*?["))
+        self._literal_verdicts: dict[str, SsrfVerdict] = {}
+        self._answers: dict[tuple[str, int], tuple[float, list[str]]] = {}  # (name, port) -> (expiry, addrs)
 
     def _host_allowed(self, name: str) -> bool:
         return self._allow_hosts is not None and self._allow_hosts.match(name) is not None
@@ -313,10 +325,17 @@ class SsrfGuard:
         they are metadata names or denied. Call resolve_and_check before connecting."""
         if not self.config.enabled:
             return SsrfVerdict(True, "ssrf guard disabled")
+        known = self._literal_verdicts.get(host)
+        if known is not None:
+            return known
         name = normalize_host(host)
         ip = parse_ip_literal(name)
         if ip is not None:
-            return self.check_ip(ip, host)
+            verdict = self.check_ip(ip, host)
+            if len(self._literal_verdicts) >= LITERAL_MEMO_SIZE:
+                self._literal_verdicts.clear()
+            self._literal_verdicts[host] = verdict
+            return verdict
         if not name:
             return SsrfVerdict(False, "ssrf: empty host", "invalid")
         if self._deny_hosts is not None and self._deny_hosts.match(name):
@@ -329,6 +348,10 @@ class SsrfGuard:
         static = self._static.get(name)
         if static is not None:
             return list(static), None
+        now = time.monotonic()
+        cached = self._answers.get((name, port))
+        if cached is not None and cached[0] > now:
+            return list(cached[1]), None
         try:
             addrs = await asyncio.wait_for(self._resolver(name, port), self.config.dns_timeout_seconds)
         except TimeoutError:
@@ -337,6 +360,12 @@ class SsrfGuard:
             return [], f"DNS lookup for {name!r} failed: {exc.strerror or exc}"
         except ValueError as exc:  # IDNA UnicodeError for empty or long labels, NUL in the name
             return [], f"host name {name!r} cannot be resolved: {exc}"
+        if self.config.dns_cache_seconds > 0 and addrs:
+            if len(self._answers) >= DNS_CACHE_SIZE:
+                self._answers = {k: v for k, v in self._answers.items() if v[0] > now}
+                if len(self._answers) >= DNS_CACHE_SIZE:
+                    self._answers.clear()
+            self._answers[(name, port)] = (now + self.config.dns_cache_seconds, list(addrs))
         return list(addrs), None
 
     async def resolve_and_check(self, host: str, port: int) -> SsrfVerdict:

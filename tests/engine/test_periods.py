@@ -112,3 +112,12 @@ def test_default_now_and_naive_datetimes() -> None:
     assert w.seconds_left is not None and 0 < w.seconds_left <= 86400
     with pytest.raises(ValueError, match="timezone-aware"):
         window(Period.DAY, NY, datetime(2024, 5, 1))
+
+
+def test_reused_bounds_follow_the_instant_back_and_forth() -> None:
+    tz = ZoneInfo("America/New_York")
+    first = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT, the first of the repeated hours
+    second = first + timedelta(hours=1)  # 01:30 EST
+    ids = [window(Period.HOUR, tz, t).id for t in (first, second, first, second + timedelta(minutes=29))]
+    assert ids[0] == ids[2] != ids[1] == ids[3]
+    assert window(Period.HOUR, tz, first).seconds_left == 30 * 60

@@ -258,6 +258,7 @@ async def test_disabled_guard_allows_everything_without_pinning():
         ({"hosts": {"a.test": "127.0.0.1"}}, "ssrf.hosts: unknown key"),
         ({"allow_cidrs": []}, "ssrf.allow_cidrs: unknown key"),
         ({"dns_timeout_seconds": 0}, "ssrf.dns_timeout_seconds: expected a positive number"),
+        ({"dns_cache_seconds": -1}, "ssrf.dns_cache_seconds: expected a number of seconds >= 0"),
     ],
 )
 def test_config_errors_name_the_key(raw: dict, fragment: str):
@@ -269,3 +270,50 @@ def test_config_errors_name_the_key(raw: dict, fragment: str):
 def test_config_defaults():
     config = SsrfConfig.from_mapping(None)
     assert config.enabled and config.allow_networks == () and config.dns_timeout_seconds == 5.0
+    assert config.dns_cache_seconds == 30.0
+
+
+class CountingResolver:
+    """Answers from a list that a test may change; counts the lookups."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers, self.calls = list(answers), 0
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.calls += 1
+        if not self.answers:
+            raise OSError("no answer")
+        return list(self.answers)
+
+
+async def test_answers_are_reused_for_dns_cache_seconds_then_resolved_again():
+    resolver = CountingResolver("93.184.216.34")
+    g = guard(resolver, dns_cache_seconds=0.2)
+    for _ in range(3):
+        assert (await g.resolve_and_check("example.com", 443)).pinned_ip == "93.184.216.34"
+    assert resolver.calls == 1
+    assert (await g.resolve_and_check("example.com", 80)).allowed and resolver.calls == 2  # per port
+    resolver.answers = ["10.0.0.5"]  # the name moves to a private address: seen once the answer expires
+    await asyncio.sleep(0.25)
+    refused = await g.resolve_and_check("example.com", 443)
+    assert not refused.allowed and refused.address_class == "private" and resolver.calls == 3
+
+
+async def test_failures_are_not_cached_and_zero_turns_the_cache_off():
+    resolver = CountingResolver()
+    g = guard(resolver)
+    assert not (await g.resolve_and_check("example.com", 443)).allowed
+    resolver.answers = ["93.184.216.34"]
+    assert (await g.resolve_and_check("example.com", 443)).allowed and resolver.calls == 2
+    uncached = CountingResolver("93.184.216.34")
+    g = guard(uncached, dns_cache_seconds=0)
+    for _ in range(3):
+        await g.resolve_and_check("example.com", 443)
+    assert uncached.calls == 3
+
+
+async def test_literal_verdicts_are_remembered_unchanged():
+    g = guard(allow=["127.0.0.1"])
+    first = [g.check_host(h) for h in ("127.0.0.1", "10.1.2.3", "0x7f.1")]
+    again = [g.check_host(h) for h in ("127.0.0.1", "10.1.2.3", "0x7f.1")]
+    assert first == again and [v.allowed for v in again] == [True, False, True]  # 0x7f.1 is 127.0.0.1
