@@ -67,6 +67,7 @@ class DlpConfig:
     max_scan_bytes: int = 4 << 20
     oversize: Oversize = Oversize.SCAN_PREFIX
     stream_overlap: int = 256
+    clean_cache_chars: int = 8_000_000  # request text remembered as scanned clean (see cleancache.py); 0: off
     bindings: tuple[Binding, ...] = field(default_factory=builtin_bindings)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     injection: InjectionConfig = field(default_factory=InjectionConfig)
@@ -173,7 +174,7 @@ def _injection(raw: Mapping[str, Any]) -> InjectionConfig:
 
 
 _DLP_KEYS = ("enabled", "default_action", "actions", "max_scan_bytes", "oversize", "stream_overlap",
-             "bindings", "decode", "hash_key")  # fmt: skip
+             "clean_cache_chars", "bindings", "decode", "hash_key")  # fmt: skip
 
 
 def parse_config(dlp: Mapping[str, Any], injection: Mapping[str, Any]) -> DlpConfig:
@@ -194,6 +195,9 @@ def parse_config(dlp: Mapping[str, Any], injection: Mapping[str, Any]) -> DlpCon
         max_scan_bytes=_int("dlp.max_scan_bytes", dlp.get("max_scan_bytes", d.max_scan_bytes), 1024),
         oversize=_enum("dlp.oversize", dlp.get("oversize", d.oversize.value), Oversize),
         stream_overlap=_int("dlp.stream_overlap", dlp.get("stream_overlap", d.stream_overlap), 64),
+        clean_cache_chars=_int(
+            "dlp.clean_cache_chars", dlp.get("clean_cache_chars", d.clean_cache_chars), 0
+        ),
         bindings=builtin_bindings() + parse_bindings(dlp.get("bindings", []), set(GROUPS)),
         decode=_decode(dlp.get("decode", {})),
         injection=_injection(injection),

@@ -6,7 +6,8 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .blobs import blob_children
+from .blobs import blob_children, blob_matches
+from .cleancache import MIN_CHARS, CleanCache
 from .config import DecodeConfig
 from .detector import Detector, TextView
 from .offsets import to_source
@@ -76,20 +77,42 @@ def _scan_batch(batch: _Batch, prefilter: Prefilter, hits: list[Hit]) -> list[li
 
 
 def detect(
-    segments: Iterable[Segment], prefilter: Prefilter, decode: DecodeConfig, children: Prefilter | None = None
+    segments: Iterable[Segment],
+    prefilter: Prefilter,
+    decode: DecodeConfig,
+    children: Prefilter | None = None,
+    clean: CleanCache | None = None,
 ) -> list[Hit]:
     """All hits in the segments and, when enabled, in the base64 blobs they contain (depth-bounded).
-    Decoded children are scanned with `children` (defaults to `prefilter`)."""
+    Decoded children are scanned with `children` (defaults to `prefilter`). Texts in `clean` are skipped,
+    and the texts found clean here are added to it."""
     hits: list[Hit] = []
     budget = [decode.base64_max_bytes]
-    level = [s for s in segments if s.text]
+    level = [s for s in segments if s.text and (clean is None or s.text not in clean)]
     while level:
         batch = _Batch(level)
         taken = _scan_batch(batch, prefilter if level[0].depth == 0 else (children or prefilter), hits)
+        if clean is not None and level[0].depth == 0:
+            _remember_clean(level, hits, prefilter, decode.base64_min_length, clean)
         if not decode.base64 or level[0].depth >= decode.base64_max_depth:
             break
         level = blob_children(batch, decode.base64_min_length, taken, budget)
     return hits
+
+
+def _remember_clean(
+    level: list[Segment], hits: list[Hit], prefilter: Prefilter, min_blob: int, clean: CleanCache
+) -> None:
+    """Add the texts of the top-level segments that had no hit to `clean` (unless keyed or holding a blob)."""
+    hit_segments = {id(h.segment) for h in hits}
+    for seg in level:
+        if (
+            len(seg.text) >= MIN_CHARS
+            and id(seg) not in hit_segments
+            and (seg.key is None or not prefilter.keyed(seg.key))
+            and next(blob_matches(seg.text, min_blob), None) is None
+        ):
+            clean.add(seg.text)
 
 
 def resolve_overlaps(hits: Sequence[Hit]) -> list[Hit]:

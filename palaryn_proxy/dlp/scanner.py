@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from ..types import Reason
 from .binding import is_bound, issued_by
+from .cleancache import CleanCache
 from .config import DIRECTIONS, Action, DlpConfig, InjectionAction, Oversize
 from .detector import SECRETS, TextView
 from .engine import Hit, detect, resolve_overlaps
@@ -36,6 +37,9 @@ class DlpScanner:
             for d, pf in self._prefilters.items()
         }
         self.injection = InjectionDetector()
+        # Requests only: agents re-send their history every turn; responses are new text each time.
+        chars = self.config.clean_cache_chars
+        self._clean = {"request": CleanCache(chars)} if chars else {}
 
     # -- public API -------------------------------------------------------------------------------------
 
@@ -124,7 +128,8 @@ class DlpScanner:
 
     def findings_in(self, direction: str, host: str, segments: list[Segment]) -> list[tuple[Hit, Finding]]:
         """Detect, resolve overlaps, drop credentials bound to `host`, and describe what is left."""
-        hits = resolve_overlaps(detect(segments, self._prefilters[direction], self.config.decode))
+        clean = self._clean.get(direction)
+        hits = resolve_overlaps(detect(segments, self._prefilters[direction], self.config.decode, clean=clean))
         out = []
         for h in hits:
             t = h.detector.type
