@@ -31,7 +31,8 @@ def pipeline(runtime: Runtime) -> list[Any]:
     accountant = LlmAccountant(runtime.config, runtime.metrics)
     runtime.registry = accountant.registry
     policy = PolicyStage(runtime)
-    runtime.stages.update(audit=audit, policy=policy)
+    rate = RateLimitStage(runtime, accountant)
+    runtime.stages.update(audit=audit, policy=policy, ratelimit=rate)
     # fmt: off
     return [
         IdentityStage(runtime),               # who: 407, actor / workspace / task / tags, request id
@@ -41,7 +42,7 @@ def pipeline(runtime: Runtime) -> list[Any]:
         policy,                               # packs -> 403 / transform / held for approval; model tool calls
         DlpStage(runtime),                    # secrets / PII: log, redact, 403; prompt injection flagged
         SsrfStage(runtime),                   # one destination per request; resolved address checked, then dialled
-        RateLimitStage(runtime, accountant),  # requests / tokens per minute -> 429
+        rate,                                 # requests / tokens per minute -> 429
         AnomalyStage(runtime),                # rolling baselines per actor / tool / workspace -> log, flag, 429
         BudgetStage(runtime, accountant),     # reserve worst case -> 402; cut overspending streams; settle
         UpstreamStage(runtime),               # upstream deadline, HTTP/2 preference (last request-phase stage)

@@ -10,7 +10,7 @@ from mitmproxy import http
 
 from palaryn_proxy.addons._flow import answered, guarded, refuse, state_of, storage_failed
 from palaryn_proxy.addons.usage import LLM_REQUEST, Cut, add_stream_guard
-from palaryn_proxy.budget import BudgetRefusal, BudgetReservation, Charge
+from palaryn_proxy.budget import BudgetEngine, BudgetRefusal, BudgetReservation, Charge
 from palaryn_proxy.errors import StorageError
 from palaryn_proxy.llm import LlmAccountant
 from palaryn_proxy.providers.base import StreamParser
@@ -32,15 +32,28 @@ class BudgetStage:
         engine = self.runtime.budgets
         state = state_of(flow)
         req = state.extra.get(LLM_REQUEST) if state is not None else None
+        rate = self.runtime.stages.get("ratelimit")  # its check may be in flight (addons/ratelimit.py)
         if engine is None or state is None or req is None or answered(flow):
+            if rate is not None:
+                await rate.decide_pending(flow)
             return
         worst_usd, worst_tokens = self.accountant.worst_case_cost(req)
         if worst_usd is None:
             state.note(Reason("budget", "unpriced", "model has no known price: only token limits apply"))
         try:
-            result = await engine.reserve(state.identity, worst_usd or Decimal(0), worst_tokens)
+            result: BudgetReservation | BudgetRefusal | StorageError = await engine.reserve(
+                state.identity, worst_usd or Decimal(0), worst_tokens
+            )
         except StorageError as exc:
-            storage_failed(self.runtime, flow, "budget", "budget", exc)
+            result = exc
+        if rate is not None:
+            await rate.decide_pending(flow)  # the rate limit answers first, as when it ran on its own
+            if answered(flow):
+                if isinstance(result, BudgetReservation):
+                    await self._release(engine, result)
+                return
+        if isinstance(result, StorageError):
+            storage_failed(self.runtime, flow, "budget", "budget", result)
             return
         if isinstance(result, BudgetRefusal):
             self.runtime.metrics.budget_refusals.labels(result.budget).inc()
@@ -114,12 +127,18 @@ class BudgetStage:
                 break  # the store is gone; the holds expire after budget_reservation_ttl_seconds
         self.held.clear()
 
+    @staticmethod
+    async def _release(engine: BudgetEngine, reservation: BudgetReservation) -> None:
+        try:
+            await engine.release(reservation)
+        except StorageError:
+            pass  # the hold expires after budget_reservation_ttl_seconds
+
     def _gauge(self, charge: Charge) -> None:
         self.runtime.metrics.budget_spent.labels(charge.budget.name).set(float(charge.spent_usd))
         remaining = charge.remaining_usd
         if remaining is not None:
             self.runtime.metrics.budget_remaining.labels(charge.budget.name).set(float(remaining))
-
 
 
 def _stream_guard(state: FlowState, max_output_tokens: int) -> Callable[[StreamParser], Cut | None]:

@@ -1,6 +1,14 @@
-"""Rate-limit stage: requests and LLM tokens per minute per scope; 429 with Retry-After when over."""
+"""Rate-limit stage: requests and LLM tokens per minute per scope; 429 with Retry-After when over.
+
+For an LLM call that also has a budget, the check is not awaited here: it goes to storage together with the
+budget stage's reservation (one round trip, and one transaction where the backend batches calls), and the
+budget stage settles it first, through `decide_pending`, before it looks at its own answer.
+"""
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
 
 from mitmproxy import http
 
@@ -10,9 +18,10 @@ from palaryn_proxy.errors import StorageError
 from palaryn_proxy.llm import LlmAccountant
 from palaryn_proxy.ratelimit import RateLimitRefusal, RateLimitTicket
 from palaryn_proxy.runtime import Runtime
-from palaryn_proxy.types import Decision, Verdict
+from palaryn_proxy.types import Decision, FlowState, Verdict
 
 TICKET = "rate_limit_ticket"
+PENDING = "rate_limit_pending"  # the check in flight, for the budget stage to settle
 
 
 class RateLimitStage:
@@ -28,12 +37,29 @@ class RateLimitStage:
             return
         req = state.extra.get(LLM_REQUEST)
         tokens = self.accountant.estimated_tokens(req) if req is not None else None
+        check = limiter.check(state.identity, state.host, tokens=tokens)
+        if req is not None and self.runtime.budgets is not None:
+            state.extra[PENDING] = asyncio.ensure_future(check)
+            return
+        await self._decide(flow, state, check)
+
+    @guarded("ratelimit")
+    async def decide_pending(self, flow: http.HTTPFlow) -> None:
+        """Settle a check left in flight by `request` (the budget stage calls this; a no-op without one)."""
+        state = state_of(flow)
+        pending = state.extra.pop(PENDING, None) if state is not None else None
+        if state is not None and pending is not None:
+            await self._decide(flow, state, pending)
+
+    async def _decide(self, flow: http.HTTPFlow, state: FlowState, check: Any) -> None:
         try:
-            result = await limiter.check(state.identity, state.host, tokens=tokens)
+            result = await check
         except StorageError as exc:
             storage_failed(self.runtime, flow, "ratelimit", "rate-limit", exc)
             return
         if isinstance(result, RateLimitRefusal):
+            if answered(flow):
+                return  # refused meanwhile by a later stage (anomaly): that answer stands
             self.runtime.metrics.rate_limited.labels(result.rule).inc()
             verdict = Verdict(
                 Decision.RATE_LIMITED, result.reason(), status=429, retry_after=result.retry_after_seconds
@@ -53,6 +79,14 @@ class RateLimitStage:
     async def _correct(self, flow: http.HTTPFlow) -> None:
         """Replace the estimated tokens charged at admission by what the call actually used."""
         state = state_of(flow)
+        pending = state.extra.pop(PENDING, None) if state is not None else None
+        if pending is not None:  # never settled (the budget stage failed): take its ticket, if it got one
+            try:
+                result = await pending
+            except StorageError:
+                result = None
+            if isinstance(result, RateLimitTicket) and state is not None:
+                state.extra[TICKET] = result
         ticket: RateLimitTicket | None = state.extra.pop(TICKET, None) if state is not None else None
         if ticket is None or self.runtime.rate_limits is None or state is None:
             return

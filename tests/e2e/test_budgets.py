@@ -193,6 +193,26 @@ def test_rate_limit_429_with_retry_after(proxy_factory):
     assert proxy.wait_records(3)[2]["decision"] == "rate_limited"
 
 
+def test_llm_call_over_its_rate_limit_gets_429_and_holds_no_budget(proxy_factory, upstream):
+    # With a budget too, the rate-limit check and the reservation go to storage together; the rate limit's
+    # refusal wins and the reservation made alongside it is released.
+    proxy = proxy_factory(
+        {
+            "budgets": [{"name": "daily", "scope": "actor", "period": "day", "limit_usd": 5}],
+            "rate_limits": [{"name": "llm-rpm", "scope": "actor", "requests_per_minute": 1}],
+        }
+    )
+    upstream.app.serve_fixture("/v1/chat/completions", stream_body(2, 5, 10), SSE)
+    with client(proxy) as c:
+        codes = [c.post("https://api.openai.com/v1/chat/completions", json=request(50)) for _ in range(2)]
+    assert [r.status_code for r in codes] == [200, 429]
+    assert codes[1].headers["x-palaryn-decision"] == "rate_limited" and "llm-rpm" in codes[1].text
+    records = proxy.wait_records(2)
+    assert [r["decision"] for r in records] == ["allow", "rate_limited"]
+    row = {r["scope_value"]: r for r in budget_status(proxy)}["agent"]
+    assert Decimal(str(row["spent_usd"])) == Decimal(records[0]["cost_usd"]) and row["reserved_usd"] == 0
+
+
 @pytest.mark.parametrize("fail_mode", ["closed", "open"])
 def test_redis_down_then_back(proxy_factory, upstream, redis_proc, fail_mode):
     proxy = proxy_factory(
