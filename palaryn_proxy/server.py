@@ -6,6 +6,7 @@ This and addons/ are the only places that import mitmproxy.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -45,6 +46,21 @@ def upstream_error_response(status_code: int, message: str = "") -> bytes:
 
 def install_error_page() -> None:
     _http1.make_error_response = upstream_error_response
+
+
+def skip_message_typecheck() -> None:
+    """Drop mitmproxy's debug-only type check of every request and response it builds.
+
+    Without `python -O`, `MessageData.__post_init__` checks each field against its annotation, and each
+    optional field that is None costs a TypeError raised and caught, whose traceback holds its frames in a
+    reference cycle: six per proxied request, freed only by the garbage collector, ≈ 5 % of the CPU of a
+    request here. `-O` removes the check the same way; it guards mitmproxy's own constructors, not input.
+    """
+    http.MessageData.__post_init__ = _no_check  # type: ignore[method-assign]
+
+
+def _no_check(self: object) -> None:
+    return None
 
 
 def mode_specs(config: Config) -> list[str]:
@@ -89,6 +105,10 @@ class Lifecycle:
             self.exit_code = 1
             ctx.master.shutdown()
             return
+        # What start-up built (config, price tables, compiled policy and DLP patterns, modules) lives as long
+        # as the process: moved out of the collector's generations, a full collection no longer walks it
+        # (≈ 65 ms -> 2 ms here, a pause every flow in flight would wait out).
+        gc.freeze()
         if not self.quiet:
             addrs = ctx.master.addons.get("proxyserver").listen_addrs()
             print(banner(self.config, addrs), flush=True)
@@ -146,6 +166,7 @@ async def serve(config: Config, quiet: bool = False) -> int:
         metrics_server.start()
 
     install_error_page()
+    skip_message_typecheck()
     opts = options.Options()
     master = Master(opts)
     errors = errorcheck.ErrorCheck(repeat_errors_on_stderr=True)
