@@ -7,6 +7,7 @@ import logging
 from mitmproxy import http
 
 from palaryn_proxy.addons._flow import elapsed, state_of
+from palaryn_proxy.addons.usage import STREAM_GUARDS
 from palaryn_proxy.refusals import REQUEST_ID_HEADER, UPSTREAM_FAILURE
 from palaryn_proxy.runtime import Runtime
 from palaryn_proxy.types import Decision, FlowState, Reason
@@ -83,6 +84,9 @@ class AuditStage:
         state.extra[FINISHED] = True
         self.live.pop(state.request_id, None)
         self.runtime.finish(state, elapsed(state))
+        # The guards close over the state that holds them: dropped, the flow's objects go by reference
+        # counting at once instead of waiting for the cycle collector.
+        state.extra.pop(STREAM_GUARDS, None)
 
     def in_flight(self) -> int:
         return len(self.live)
