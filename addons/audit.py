@@ -7,7 +7,6 @@ import logging
 from mitmproxy import http
 
 from palaryn_proxy.addons._flow import elapsed, state_of
-from palaryn_proxy.addons.usage import STREAM_GUARDS
 from palaryn_proxy.refusals import REQUEST_ID_HEADER, UPSTREAM_FAILURE
 from palaryn_proxy.runtime import Runtime
 from palaryn_proxy.types import Decision, FlowState, Reason
@@ -84,9 +83,11 @@ class AuditStage:
         state.extra[FINISHED] = True
         self.live.pop(state.request_id, None)
         self.runtime.finish(state, elapsed(state))
-        # The guards close over the state that holds them: dropped, the flow's objects go by reference
-        # counting at once instead of waiting for the cycle collector.
-        state.extra.pop(STREAM_GUARDS, None)
+        # The flow is over and recorded: what the stages kept for it goes now. mitmproxy keeps each finished
+        # flow in a reference cycle until the collector runs; emptied, it holds no parsed body, prompt or
+        # stream guard (closures over this state, a cycle of their own) meanwhile.
+        state.extra.clear()
+        state.extra[FINISHED] = True
 
     def in_flight(self) -> int:
         return len(self.live)
