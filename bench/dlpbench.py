@@ -6,6 +6,7 @@ import bisect
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from micro import Row, per_call
@@ -22,10 +23,10 @@ PLANTED = ("aws_access_key_id", "github_pat", "gitlab_pat", "slack_bot_token", "
 ADVERSARIAL_BOUND_S = 1.0  # per MiB: a regex with catastrophic backtracking takes minutes, not seconds
 
 
-def scanner() -> DlpScanner:
-    return DlpScanner(
-        DlpConfig.from_mapping({"actions": {"secrets": "redact", "pii": "log"}}, {"action": "flag"})
-    )
+def scanner(clean_cache_chars: int = 0) -> DlpScanner:
+    """The bench's DLP config; the clean-text cache is off unless asked, so repeated scans stay cold."""
+    dlp = {"actions": {"secrets": "redact", "pii": "log"}, "clean_cache_chars": clean_cache_chars}
+    return DlpScanner(DlpConfig.from_mapping(dlp, {"action": "flag"}))
 
 
 def secret_dense() -> tuple[bytes, list[tuple[int, int]]]:
@@ -92,6 +93,11 @@ def bench_dlp(scale: float) -> list[Row]:
     p50 = statistics.median(samples)
     rows.append(["DLP scan, 4 KB JSON chat request", f"{len(chat) / p50 / 1e6:.1f} MB/s",
                  f"added latency p50 {p50 * 1e3:.2f} ms per request"])  # fmt: skip
+    warm = scanner(clean_cache_chars=8_000_000)  # as the proxy runs: a re-sent conversation is remembered
+    _scan(warm, chat, "application/json")
+    again = statistics.median(_timed(lambda: _scan(warm, chat, "application/json")) for _ in range(200))
+    rows.append(["DLP scan, the same 4 KB request re-sent (clean cache)", f"{len(chat) / again / 1e6:.1f} MB/s",
+                 f"p50 {again * 1e3:.2f} ms; what (c) pays in the chat rows, which re-send one body"])  # fmt: skip
     doc = upload_document()
     t = per_call(lambda: _scan(s, doc, "application/json"), 1.0 * scale)
     rows.append(["DLP scan, 1 MB JSON document (the upload body)", f"{len(doc) / t / 1e6:.1f} MB/s",
@@ -99,6 +105,12 @@ def bench_dlp(scale: float) -> list[Row]:
     rows += _secret_rows(s, scale)
     rows += _adversarial_rows(s)
     return rows
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def _secret_rows(s: DlpScanner, scale: float) -> list[Row]:

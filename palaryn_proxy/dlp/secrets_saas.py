@@ -60,10 +60,7 @@ def _context(
     type_: str, context: str, value: str, ikeywords: tuple[str, ...], vendor: tuple[str, ...]
 ) -> Detector:
     """A bare hex or UUID value, trusted only after a vendor name (`context` starts with one of `vendor`)
-    and a key-like word (`DD_API_KEY=`). The prefilter looks for the vendor name, which every match holds,
-    rather than the key-like words that prose is full of; only for a vendor as short as `dd` the words."""
-    if min(len(v) for v in vendor) >= 4:
-        ikeywords = vendor
+    and a key-like word (`DD_API_KEY=`)."""
     return Detector(
         type=type_,
         group=SECRETS,
