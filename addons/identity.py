@@ -17,6 +17,8 @@ from palaryn_proxy.runtime import Runtime
 from palaryn_proxy.types import Capability, Decision, FlowState, Identity, Kind, Reason, Verdict
 
 PROXY_AUTH = "proxy-authorization"
+_PREFIX = HEADER_PREFIX.encode()
+_PREFIX_LEN = len(_PREFIX)
 
 
 def _now_iso() -> str:
@@ -94,9 +96,11 @@ class IdentityStage:
             flow.client_conn.proxy_mode, mode_specs.RegularMode
         ):
             auth_message = self.runtime.identity.authenticate(None).message
-        headers = {k.lower(): v for k, v in req.headers.items() if k.lower().startswith(HEADER_PREFIX)}
-        for name in headers:
-            del req.headers[name]
+        headers: dict[str, str] = {}
+        if any(name[:_PREFIX_LEN].lower() == _PREFIX for name, _ in req.headers.fields):  # raw bytes: cheap
+            headers = {k.lower(): v for k, v in req.headers.items() if k.lower().startswith(HEADER_PREFIX)}
+            for name in headers:
+                del req.headers[name]
         identity = self.runtime.identity.resolve(authed, headers, ip)
         state = self._new_state(flow, identity)
         flow.metadata[STATE_KEY] = state

@@ -87,8 +87,7 @@ class PolicyStage:
             return
         body = flow.request.get_content(strict=False) or b""
         ctype = flow.request.headers.get("content-type", "")
-        json_body = _json_or_none(body, ctype)
-        ctx = self._context(flow, state, json_body)
+        ctx = self._context(flow, state)
         state.extra[CONTEXT] = ctx
         contexts = [ctx]
         mcp = mcp_request(body, ctype) if state.kind is Kind.MCP else None
@@ -104,9 +103,10 @@ class PolicyStage:
         elif result.effect is Effect.REQUIRE_APPROVAL:
             await self._hold(flow, state, result, body)
         elif result.effect is Effect.TRANSFORM and result.transforms:
-            self._transform(flow, state, result, json_body)
+            self._transform(flow, state, result, _json_or_none(body, ctype))  # parsed only when rewritten
 
-    def _context(self, flow: http.HTTPFlow, state: FlowState, json_body: Any) -> PolicyContext:
+    def _context(self, flow: http.HTTPFlow, state: FlowState) -> PolicyContext:
+        """What conditions read (no condition reads headers or the body: they are not copied per request)."""
         req = flow.request
         return PolicyContext(
             method=req.method,
@@ -123,8 +123,6 @@ class PolicyStage:
             mcp_server=state.host if state.kind is Kind.MCP else None,
             provider=state.provider,
             model=state.model,
-            headers=tuple(req.headers.items()),
-            json_body=json_body,
         )
 
     def _transform(self, flow: http.HTTPFlow, state: FlowState, result: PolicyResult, json_body: Any) -> None:

@@ -56,7 +56,7 @@ class PolicyContext:
     provider: str | None = None
     model: str | None = None
     model_tools: tuple[str, ...] = ()
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()  # no condition reads these two: the proxy leaves them empty
     json_body: Any = None
 
     @classmethod
