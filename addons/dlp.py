@@ -107,6 +107,7 @@ class DlpStage:
                 body=body,
                 content_type=resp.headers.get("content-type"),
                 injection=state.kind is not Kind.LLM,
+                json_keys=state.kind is not Kind.LLM,
             ),
         )
         self._record(state, result)

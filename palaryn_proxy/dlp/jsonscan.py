@@ -119,9 +119,12 @@ def json_segments(
     prefix: Callable[[], str],
     depth: int,
     out: list[Segment],
+    keys: bool = True,
 ) -> None:
     """Append a segment per string of the JSON document `text` (already validated); recurse into strings
-    that hold JSON documents themselves (tool-call arguments), at most `depth` levels."""
+    that hold JSON documents themselves (tool-call arguments), at most `depth` levels. With keys=False the
+    document's own keys get no segment (they still name the values for keyed detectors); nested documents
+    always have theirs scanned."""
     doc = JsonDoc(text, prefix)
     path_at = doc.path_at
     prev_key: str | None = None
@@ -133,12 +136,14 @@ def json_segments(
         key = prev_key if follows_key else None
         # the common string (no escape, ASCII, no nested document) skips the calls that would change nothing
         un, umap = unescape(raw) if "\\" in raw else (raw, None)
-        shift = OffsetMap.shift(tok + 1, len(raw))
-        inner = (umap, shift, *base) if umap else (shift, *base) if base else (shift,)
         if colon:
             prev_key, prev_end = un, m.end()
+            if not keys:
+                continue
         else:
             prev_key = None
+        shift = OffsetMap.shift(tok + 1, len(raw))
+        inner = (umap, shift, *base) if umap else (shift, *base) if base else (shift,)
         if depth > 0 and un and un[-1] in _DOC_END and _nested(un):
             json_segments(un, inner, container, partial(doc.nested_prefix, tok), depth - 1, out)
             continue

@@ -81,14 +81,16 @@ class DlpScanner:
         body: bytes | None = None,
         content_type: str | None = None,
         injection: bool = True,
+        json_keys: bool = True,
     ) -> ScanResult:
-        """Scan what comes back (pass injection=False for an LLM provider's own completions)."""
+        """Scan what comes back. For an LLM provider's own answer pass injection=False (its completion is
+        not a tool result) and json_keys=False (its JSON keys are the provider's schema, not data)."""
         result = ScanResult("response")
         if not self.config.enabled:
             return result
         ct = content_type or _header(headers, "content-type")
         segments = header_segments(headers)
-        scanned = self._body(result, body, ct, segments)
+        scanned = self._body(result, body, ct, segments, json_keys)
         self._finish(result, self.findings_in("response", host, segments), body, None, headers)
         if (
             injection
@@ -129,7 +131,9 @@ class DlpScanner:
     def findings_in(self, direction: str, host: str, segments: list[Segment]) -> list[tuple[Hit, Finding]]:
         """Detect, resolve overlaps, drop credentials bound to `host`, and describe what is left."""
         clean = self._clean.get(direction)
-        hits = resolve_overlaps(detect(segments, self._prefilters[direction], self.config.decode, clean=clean))
+        hits = resolve_overlaps(
+            detect(segments, self._prefilters[direction], self.config.decode, clean=clean)
+        )
         out = []
         for h in hits:
             t = h.detector.type
@@ -150,7 +154,9 @@ class DlpScanner:
         digest = hmac.new(self.config.hash_key, value.encode("utf-8", "surrogatepass"), hashlib.sha256)
         return digest.hexdigest()[:16]
 
-    def _body(self, result: ScanResult, body: bytes | None, ct: str, segments: list[Segment]) -> bytes | None:
+    def _body(
+        self, result: ScanResult, body: bytes | None, ct: str, segments: list[Segment], json_keys: bool = True
+    ) -> bytes | None:
         """Append the body's segments; apply the oversize policy. Returns the bytes that were scanned."""
         if not body:
             return None
@@ -167,7 +173,7 @@ class DlpScanner:
             if self.config.oversize == Oversize.PASS:
                 return None
             body = body[:limit]
-        segments += body_segments(body, ct, self.config.decode.json_max_depth)
+        segments += body_segments(body, ct, self.config.decode.json_max_depth, json_keys)
         return body
 
     def _finish(

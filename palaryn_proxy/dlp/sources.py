@@ -108,8 +108,9 @@ def is_binary(content_type: str, body: bytes) -> bool:
     return not ct and b"\x00" in body[:1024]
 
 
-def body_segments(body: bytes, content_type: str, json_depth: int) -> list[Segment]:
-    """Segments of a (decoded) body: JSON strings, form values, multipart parts, or the whole text."""
+def body_segments(body: bytes, content_type: str, json_depth: int, json_keys: bool = True) -> list[Segment]:
+    """Segments of a (decoded) body: JSON strings (keys too unless json_keys=False), form values, multipart
+    parts, or the whole text."""
     ct = content_type.lower()
     if is_binary(ct, body):
         return []
@@ -124,7 +125,7 @@ def body_segments(body: bytes, content_type: str, json_depth: int) -> list[Segme
         return urlencoded_segments(text, 0, base, "body", "body", "form.", plus=True)
     head = text.lstrip()[:1]
     if ("json" in ct or (head in ("{", "[") and not ct.startswith("text/html"))) and parse_ok(text):
-        json_segments(text, base, "body", lambda: "", json_depth, out)
+        json_segments(text, base, "body", lambda: "", json_depth, out, keys=json_keys)
         return out
     folded, fmap = fold(text)
     return [Segment(text=folded, maps=((fmap,) if fmap else ()) + base, container="body")]

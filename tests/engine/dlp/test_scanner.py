@@ -82,3 +82,23 @@ def test_scan_text(scanner: DlpScanner) -> None:
     tok = fake("github_pat")
     (f,) = scanner.scan_text(f"é {tok}", direction="response", location="response.websocket")
     assert (f.type, f.location, f.start) == ("github_pat", "response.websocket", 3)
+
+
+def test_an_llm_answers_own_keys_are_not_scanned_but_its_values_and_nested_documents_are(
+    scanner: DlpScanner,
+) -> None:
+    key = fake("github_pat")
+    arguments = json.dumps({key: "as a key inside tool arguments"})
+    answer = {
+        key: "a secret as a top-level key: the provider's schema, skipped",
+        "choices": [{"message": {"content": f"here: {fake('aws_access_key_id')}", "tool_args": arguments}}],
+        "password": "Tr0ub4dor&3!",
+    }
+    body = json.dumps(answer).encode()
+
+    def found(**kw: bool) -> list[str]:
+        result = scanner.scan_response(host="api.openai.com", body=body, content_type="application/json", **kw)
+        return sorted(f.type for f in result.findings)
+
+    assert found(injection=False, json_keys=False) == ["aws_access_key_id", "generic_password", "github_pat"]
+    assert found(injection=False).count("github_pat") == 2  # by default the top-level key is scanned too
