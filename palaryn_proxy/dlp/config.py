@@ -195,9 +195,7 @@ def parse_config(dlp: Mapping[str, Any], injection: Mapping[str, Any]) -> DlpCon
         max_scan_bytes=_int("dlp.max_scan_bytes", dlp.get("max_scan_bytes", d.max_scan_bytes), 1024),
         oversize=_enum("dlp.oversize", dlp.get("oversize", d.oversize.value), Oversize),
         stream_overlap=_int("dlp.stream_overlap", dlp.get("stream_overlap", d.stream_overlap), 64),
-        clean_cache_chars=_int(
-            "dlp.clean_cache_chars", dlp.get("clean_cache_chars", d.clean_cache_chars), 0
-        ),
+        clean_cache_chars=_int("dlp.clean_cache_chars", dlp.get("clean_cache_chars", d.clean_cache_chars), 0),
         bindings=builtin_bindings() + parse_bindings(dlp.get("bindings", []), set(GROUPS)),
         decode=_decode(dlp.get("decode", {})),
         injection=_injection(injection),

@@ -179,7 +179,9 @@ _WINDOW = (
 )
 _FOLD_AT = 64  # entries that left the window are deleted (and taken off the total) once this many gathered
 _LOG = "INSERT INTO rate_log (key, stamp, cost, expire_at) VALUES (?, ?, ?, ?)"
-_ADD_TOTAL = "INSERT INTO rate_totals (key, total) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET total = total + ?2"
+_ADD_TOTAL = (
+    "INSERT INTO rate_totals (key, total) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET total = total + ?2"
+)
 
 
 def _window_total(conn: sqlite3.Connection, key: str, cutoff: float) -> int:
@@ -189,7 +191,9 @@ def _window_total(conn: sqlite3.Connection, key: str, cutoff: float) -> int:
     if total is None:  # no running total yet (or purged): start one from the entries in the window
         if count:
             conn.execute("DELETE FROM rate_log WHERE key = ? AND stamp <= ?", (key, cutoff))
-        total = conn.execute("SELECT COALESCE(SUM(cost), 0) FROM rate_log WHERE key = ?", (key,)).fetchone()[0]
+        total = conn.execute("SELECT COALESCE(SUM(cost), 0) FROM rate_log WHERE key = ?", (key,)).fetchone()[
+            0
+        ]
         conn.execute("INSERT INTO rate_totals (key, total) VALUES (?, ?)", (key, total))
         return int(total)
     if count >= _FOLD_AT:

@@ -15,7 +15,10 @@ from palaryn_proxy.errors import ConfigError
 
 HISTORY = [
     {"role": "system", "content": "You are a careful assistant that reviews deployment notes. " * 6},
-    {"role": "user", "content": "Summarise the release checklist for the billing service, step by step. " * 5},
+    {
+        "role": "user",
+        "content": "Summarise the release checklist for the billing service, step by step. " * 5,
+    },
 ]
 
 

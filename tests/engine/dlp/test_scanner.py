@@ -97,7 +97,9 @@ def test_an_llm_answers_own_keys_are_not_scanned_but_its_values_and_nested_docum
     body = json.dumps(answer).encode()
 
     def found(**kw: bool) -> list[str]:
-        result = scanner.scan_response(host="api.openai.com", body=body, content_type="application/json", **kw)
+        result = scanner.scan_response(
+            host="api.openai.com", body=body, content_type="application/json", **kw
+        )
         return sorted(f.type for f in result.findings)
 
     assert found(injection=False, json_keys=False) == ["aws_access_key_id", "generic_password", "github_pat"]
