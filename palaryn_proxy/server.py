@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import certifi
-from mitmproxy import http, options
+from mitmproxy import http, options, version
 from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
 from mitmproxy.net.http import http1
-from mitmproxy.proxy.layers.http import _http1
+from mitmproxy.proxy.layers.http import _http1, _http2
+from mitmproxy.proxy.layers.http._http_h2 import BufferedH2Connection
 
 from palaryn_proxy import agentenv, ca, logs, refusals, reload
 from palaryn_proxy.addons import pipeline
@@ -33,19 +34,58 @@ from palaryn_proxy.types import Decision
 log = logging.getLogger("palaryn")
 
 
-def upstream_error_response(status_code: int, message: str = "") -> bytes:
-    """mitmproxy's own HTTP/1 error answer (upstream unreachable, reset, timed out), rendered like every other
+def _upstream_refusal(status_code: int, message: str = "") -> refusals.Refusal:
+    """mitmproxy's own error answer (upstream unreachable, reset, timed out), rendered like every other
     palaryn answer: JSON in the provider's error shape with X-Palaryn-Request-Id and X-Palaryn-Decision."""
     failure = refusals.UPSTREAM_FAILURE.get()
-    request_id, style, status = failure if failure is not None else (new_request_id(), None, status_code)
+    if failure is None:  # no audited flow behind it: one id for the headers and the body all the same
+        failure = (new_request_id(), None, status_code)
+        refusals.UPSTREAM_FAILURE.set(failure)
+    request_id, style, status = failure
     text = f"upstream failed: {message}" if status >= 500 else message
-    refusal = refusals.render(style, Decision.ERROR, text, "upstream_error", request_id, status=status)
+    return refusals.render(style, Decision.ERROR, text, "upstream_error", request_id, status=status)
+
+
+def upstream_error_response(status_code: int, message: str = "") -> bytes:
+    """The HTTP/1 error answer (mitmproxy's `make_error_response`)."""
+    refusal = _upstream_refusal(status_code, message)
     response = http.Response.make(refusal.status, refusal.body, {**refusal.headers, "connection": "close"})
     return http1.assemble_response(response)
 
 
+def _h2_error_body(status_code: int, message: str = "") -> bytes:
+    """The HTTP/2 error answer's body (mitmproxy's `format_error` in its HTTP/2 server)."""
+    return _upstream_refusal(status_code, message).body
+
+
+_H2_ERROR_PAGE_HEADERS = ((b"server", version.MITMPROXY.encode()), (b"content-type", b"text/html"))
+
+
+def _h2_send_headers(self: BufferedH2Connection, stream_id: int, headers: Any, *args: Any, **kw: Any) -> None:
+    """mitmproxy's HTTP/2 server writes its error page's headers inline: exactly `:status`, `server` and
+    `content-type: text/html`. Those (and only those) become the headers of the JSON answer."""
+    if (
+        isinstance(headers, list)
+        and len(headers) == 3
+        and headers[0][0] == b":status"
+        and tuple(headers[1:]) == _H2_ERROR_PAGE_HEADERS
+    ):
+        refusal = _upstream_refusal(int(headers[0][1]))
+        headers = [(b":status", str(refusal.status).encode())] + [
+            (k.lower().encode(), str(v).encode())
+            for k, v in refusal.headers.items()
+            if k.lower() != "connection"
+        ]
+    _h2_send_headers_original(self, stream_id, headers, *args, **kw)
+
+
+_h2_send_headers_original = BufferedH2Connection.send_headers
+
+
 def install_error_page() -> None:
     _http1.make_error_response = upstream_error_response
+    _http2.format_error = _h2_error_body
+    BufferedH2Connection.send_headers = _h2_send_headers  # type: ignore[method-assign]
 
 
 def skip_message_typecheck() -> None:

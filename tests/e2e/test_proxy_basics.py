@@ -198,3 +198,14 @@ async def test_long_websocket_keeps_echoing(proxy, agent_env):
         for i in range(100):
             await ws.send(f"m{i}")
             assert await asyncio.wait_for(ws.recv(), 5) == f"echo: m{i}"
+
+
+def test_upstream_failure_over_http2_is_json_too(proxy, agent_env):
+    with httpx.Client(http2=True, timeout=20) as client:
+        resp = client.get("https://reset.test/x")
+        assert resp.http_version == "HTTP/2" and resp.status_code == 502
+        assert resp.headers["content-type"] == "application/json"
+        assert resp.headers["x-palaryn-decision"] == "error"
+        assert resp.json()["error"]["message"].startswith("palaryn: upstream failed")
+        assert proxy.record_for(resp.headers["x-palaryn-request-id"])["status"] == 502
+        assert client.get("https://upstream.test/echo").status_code == 200  # the connection goes on
