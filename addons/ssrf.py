@@ -34,13 +34,17 @@ class SsrfStage:
         self.runtime = runtime
         config = runtime.config
         self.overrides = {k.lower(): v for k, v in config.resolve_overrides.items()}
-        static = {key.rsplit(":", 1)[0] if key.count(":") == 1 else key: target.rpartition(":")[0].strip("[]")
-                  for key, target in self.overrides.items()}  # overridden names are checked like DNS answers
+        static = {
+            key.rsplit(":", 1)[0] if key.count(":") == 1 else key: target.rpartition(":")[0].strip("[]")
+            for key, target in self.overrides.items()
+        }  # overridden names are checked like DNS answers
         ssrf_config = SsrfConfig.from_mapping(config.ssrf, extra_allow_hosts=adapter_hosts(config.providers))
         self.guard = SsrfGuard(ssrf_config, static_hosts=static)
         self.enabled = self.guard.config.enabled
         self.pins: dict[tuple[str, int], tuple[str, float]] = {}
-        self.dialled: dict[str, tuple[str, int]] = {}  # server connection id -> the (host, port) it stands for
+        self.dialled: dict[
+            str, tuple[str, int]
+        ] = {}  # server connection id -> the (host, port) it stands for
         self.tunnels: weakref.WeakKeyDictionary[connection.Client, str] = weakref.WeakKeyDictionary()
 
     def http_connect(self, flow: http.HTTPFlow) -> None:

@@ -44,8 +44,12 @@ def proxy_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "--audit-log", type=click.Path(dir_okay=False), help="Audit log file (config: audit_log)."
         ),
         click.option("--metrics-listen", help="HOST:PORT for /metrics, or 'off' (config: metrics_listen)."),
-        click.option("--policy", "policy", multiple=True,
-                     help="Policy pack file or shipped pack name, repeatable (config: policy_packs)."),
+        click.option(
+            "--policy",
+            "policy",
+            multiple=True,
+            help="Policy pack file or shipped pack name, repeatable (config: policy_packs).",
+        ),
     ]
     for decorate in reversed(decorators):
         fn = decorate(fn)

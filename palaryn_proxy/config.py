@@ -160,7 +160,9 @@ KEYS: tuple[Key, ...] = (
         "approval_hold_seconds", (int, float), 60, "How long a REQUIRE_APPROVAL flow is held for a decision."
     ),
     Key("approval_webhook_url", (str, type(None)), None, "POSTed a JSON description of each new approval."),
-    Key("deny_streamed_tool_calls", str, "cut", "A denied model tool call in a stream: cut (end it) or flag."),
+    Key(
+        "deny_streamed_tool_calls", str, "cut", "A denied model tool call in a stream: cut (end it) or flag."
+    ),
     Key("destination_binding", bool, True, "Deny requests whose Host/SNI differs from their CONNECT target."),
     Key("ssrf", dict, {}, "SSRF guard: {enabled: true, allow: [CIDR or host glob], deny: [...]}."),
     Key("anomaly", dict, {}, "Anomaly detection."),

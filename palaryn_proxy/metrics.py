@@ -100,8 +100,12 @@ class Metrics:
         self.storage_errors = Counter(
             "palaryn_storage_errors", "Storage failures seen by a stage.", ["stage"], registry=self.registry
         )
-        self.dlp_findings = Counter("palaryn_dlp_findings", "DLP findings by detector type, direction and action.",
-                                    ["type", "direction", "action"], registry=self.registry)
+        self.dlp_findings = Counter(
+            "palaryn_dlp_findings",
+            "DLP findings by detector type, direction and action.",
+            ["type", "direction", "action"],
+            registry=self.registry,
+        )
         self.estimated = Counter(
             "palaryn_llm_estimated_usage",
             "LLM calls whose usage was estimated because none was reported.",

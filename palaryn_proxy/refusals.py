@@ -16,8 +16,9 @@ from palaryn_proxy.types import Decision
 REQUEST_ID_HEADER = "X-Palaryn-Request-Id"
 # Set by the audit stage in mitmproxy's error hook, read by the error page mitmproxy writes right after it in
 # the same task: (request id, provider error style, status).
-UPSTREAM_FAILURE: ContextVar[tuple[str, str | None, int] | None] = ContextVar("palaryn_upstream_failure",
-                                                                                default=None)
+UPSTREAM_FAILURE: ContextVar[tuple[str, str | None, int] | None] = ContextVar(
+    "palaryn_upstream_failure", default=None
+)
 DECISION_HEADER = "X-Palaryn-Decision"
 
 _DEFAULT_STATUS = {

@@ -41,7 +41,13 @@ class Row:
     def add(self, record: dict[str, Any]) -> None:
         self.requests += 1
         usage = record.get("usage") or {}
-        for name in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens"):
+        for name in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "reasoning_tokens",
+        ):
             value = usage.get(name)
             if isinstance(value, int):
                 setattr(self, name, getattr(self, name) + value)
@@ -76,19 +82,49 @@ def render_table(rows: list[Row], by: str) -> str:
     lines = [header]
     total = Row("TOTAL")
     for row in rows:
-        lines.append((row.key, str(row.requests), str(row.input_tokens), str(row.output_tokens),
-                      str(row.cache_read_tokens), str(row.cache_write_tokens), str(row.reasoning_tokens),
-                      _money(row.cost_usd, row.unpriced)))
-        for name in ("requests", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-                     "reasoning_tokens", "unpriced", "estimated"):
+        lines.append(
+            (
+                row.key,
+                str(row.requests),
+                str(row.input_tokens),
+                str(row.output_tokens),
+                str(row.cache_read_tokens),
+                str(row.cache_write_tokens),
+                str(row.reasoning_tokens),
+                _money(row.cost_usd, row.unpriced),
+            )
+        )
+        for name in (
+            "requests",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "reasoning_tokens",
+            "unpriced",
+            "estimated",
+        ):
             setattr(total, name, getattr(total, name) + getattr(row, name))
         total.cost_usd += row.cost_usd
-    lines.append(("TOTAL", str(total.requests), str(total.input_tokens), str(total.output_tokens),
-                  str(total.cache_read_tokens), str(total.cache_write_tokens), str(total.reasoning_tokens),
-                  _money(total.cost_usd, total.unpriced)))
+    lines.append(
+        (
+            "TOTAL",
+            str(total.requests),
+            str(total.input_tokens),
+            str(total.output_tokens),
+            str(total.cache_read_tokens),
+            str(total.cache_write_tokens),
+            str(total.reasoning_tokens),
+            _money(total.cost_usd, total.unpriced),
+        )
+    )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True)))
-            for line in lines]
+    text = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in lines
+    ]
     if total.estimated:
         text.append(f"({total.estimated} of {total.requests} requests have estimated usage)")
     return "\n".join(text)

@@ -228,8 +228,16 @@ class UpstreamApp:
             await asyncio.sleep(delay)
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
 
-    def serve_fixture(self, path: str, body: bytes, content_type: str, chunks: int = 3, delay: float = 0.0,
-                      headers: list[tuple[str, str]] | None = None, status: int = 200) -> None:
+    def serve_fixture(
+        self,
+        path: str,
+        body: bytes,
+        content_type: str,
+        chunks: int = 3,
+        delay: float = 0.0,
+        headers: list[tuple[str, str]] | None = None,
+        status: int = 200,
+    ) -> None:
         """Answer `path` with `body`, sent in `chunks` writes `delay` seconds apart (a stream, when > 1)."""
 
         async def handler(scope: Scope, request_body: bytes, send: Send) -> None:
