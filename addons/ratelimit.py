@@ -1,8 +1,8 @@
 """Rate-limit stage: requests and LLM tokens per minute per scope; 429 with Retry-After when over.
 
-For an LLM call that also has a budget, the check is not awaited here: it goes to storage together with the
-budget stage's reservation (one round trip, and one transaction where the backend batches calls), and the
-budget stage settles it first, through `decide_pending`, before it looks at its own answer.
+For an LLM call that also has a budget, the check is not awaited here: it is in flight while the budget stage
+makes its reservation (on Redis the two share one round trip's wait), and the budget stage settles it first,
+through `decide_pending`, before it looks at its own answer.
 """
 
 from __future__ import annotations
