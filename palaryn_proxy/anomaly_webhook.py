@@ -1,23 +1,20 @@
 """Anomaly webhook: a JSON POST per first alert, at most N a minute, sent from a background task.
 
 Flows never wait for it: `notify` only queues (dropping what exceeds the rate or the queue), one task
-sends the queue in order, each POST in a worker thread with a timeout. The URL is never logged (it may
-carry a token).
+sends the queue in order, each POST in a worker thread with a timeout, retried as `notify.deliver` says.
+The URL is never logged (it may carry a token).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import logging
 import time
-import urllib.error
 from collections.abc import Callable
 from typing import Any
 
-from palaryn_proxy.notify import post
+from palaryn_proxy.notify import BACKOFF_SECONDS, deliver
 
-log = logging.getLogger("palaryn")
 QUEUE_LIMIT = 100
 
 Outcome = Callable[[str], None]  # called with "sent", "failed" or "dropped"
@@ -27,9 +24,15 @@ class Webhook:
     """Rate-limited, queued delivery of alert payloads to one URL."""
 
     def __init__(
-        self, url: str, per_minute: int, outcome: Outcome, clock: Callable[[], float] = time.monotonic
+        self,
+        url: str,
+        per_minute: int,
+        outcome: Outcome,
+        clock: Callable[[], float] = time.monotonic,
+        backoff: float = BACKOFF_SECONDS,
     ) -> None:
         self._url = url
+        self._backoff = backoff
         self._per_minute = per_minute
         self._outcome = outcome
         self._clock = clock
@@ -81,13 +84,5 @@ class Webhook:
                     self._pending -= 1
 
     async def _send(self, payload: dict[str, Any]) -> None:
-        try:
-            status = await asyncio.to_thread(post, self._url, payload)
-        except (OSError, urllib.error.URLError, ValueError) as exc:
-            log.warning("anomaly webhook failed: %s", type(exc).__name__)
-            self._outcome("failed")
-            return
-        ok = 200 <= status < 300
-        if not ok:
-            log.warning("anomaly webhook answered HTTP %s", status)
+        ok = await deliver(self._url, payload, backoff=self._backoff, what="anomaly webhook")
         self._outcome("sent" if ok else "failed")
