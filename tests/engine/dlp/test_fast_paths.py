@@ -18,6 +18,7 @@ from dlp_fakes import FAKES, fake
 from palaryn_proxy.dlp import DlpConfig, DlpScanner, blobs, jsonscan, registry
 from palaryn_proxy.dlp.blobs import BLOB_RE, blob_matches
 from palaryn_proxy.dlp.detector import _NUMBER_RUN, TextView
+from palaryn_proxy.dlp.jsonscan import STRING_RE, json_strings
 from palaryn_proxy.dlp.normalize import fold
 from palaryn_proxy.dlp.offsets import OffsetMap, to_source
 from palaryn_proxy.dlp.registry import ALL_DETECTORS, Prefilter
@@ -305,3 +306,30 @@ def test_skipping_to_the_end_of_a_glued_token_finds_what_the_position_by_positio
     assert any(f[0] == "credit_card" for f in fast[0]) and any(f[0] == "us_ssn" for f in fast[3])
     monkeypatch.setattr(detector, "_token_skipper", lambda not_after: None)
     assert scan() == fast
+
+
+def _random_doc(r: random.Random, depth: int = 0) -> object:
+    alphabet = 'ab "\\/\n\t\x01\u00e9\u2028\U0001f600:{}[],'
+    kind = r.randrange(6 if depth < 4 else 3)
+    if kind == 0:
+        return "".join(r.choice(alphabet) for _ in range(r.randrange(12)))
+    if kind == 1:
+        return r.choice([0, -1.5e10, 12345678901234, True, None])
+    if kind == 2:
+        return json.dumps(_random_doc(r, depth + 1))  # JSON inside a string, as tool-call arguments
+    if kind == 3:
+        return [_random_doc(r, depth + 1) for _ in range(r.randrange(4))]
+    return {"".join(r.choice(alphabet) for _ in range(r.randrange(6))): _random_doc(r, depth + 1)
+            for _ in range(r.randrange(4))}  # fmt: skip
+
+
+def test_json_strings_finds_what_the_string_regex_finds() -> None:
+    r = random.Random(7)
+    for i in range(3000):
+        doc = _random_doc(r)
+        indent = r.choice([None, 2, "\t"])
+        text = json.dumps(
+            doc, ensure_ascii=bool(i % 2), indent=indent, separators=r.choice([None, (",", ":")])
+        )
+        expected = [(m.start(), m.end(), m.group(1), bool(m.group(2))) for m in STRING_RE.finditer(text)]
+        assert list(json_strings(text)) == expected, text
