@@ -223,9 +223,8 @@ class SsrfConfig:
     deny_networks: tuple[IPNetwork, ...] = ()
     deny_hosts: tuple[str, ...] = ()
     dns_timeout_seconds: float = 5.0
-    dns_cache_seconds: float = (
-        30.0  # how long a resolved name's addresses are reused; 0 resolves every request
-    )
+    # How long a resolved name's addresses are reused; 0 resolves every request.
+    dns_cache_seconds: float = 30.0
 
     @classmethod
     def from_mapping(

@@ -88,7 +88,7 @@ def detect(
     and the texts found clean here are added to it."""
     hits: list[Hit] = []
     budget = [decode.base64_max_bytes]
-    level = [s for s in segments if s.text and (clean is None or s.text not in clean)]
+    level = [s for s in segments if s.text and not (clean is not None and _known_clean(s, prefilter, clean))]
     while level:
         batch = _Batch(level)
         taken = _scan_batch(batch, prefilter if level[0].depth == 0 else (children or prefilter), hits)
@@ -100,6 +100,15 @@ def detect(
     return hits
 
 
+def _keyed(seg: Segment, prefilter: Prefilter) -> bool:
+    """Does a keyed detector look at this segment (its field name picks it)? Then its text alone says nothing."""
+    return seg.key is not None and bool(prefilter.keyed(seg.key))
+
+
+def _known_clean(seg: Segment, prefilter: Prefilter, clean: CleanCache) -> bool:
+    return seg.text in clean and not _keyed(seg, prefilter)
+
+
 def _remember_clean(
     level: list[Segment], hits: list[Hit], prefilter: Prefilter, min_blob: int, clean: CleanCache
 ) -> None:
@@ -109,7 +118,7 @@ def _remember_clean(
         if (
             len(seg.text) >= MIN_CHARS
             and id(seg) not in hit_segments
-            and (seg.key is None or not prefilter.keyed(seg.key))
+            and not _keyed(seg, prefilter)
             and next(blob_matches(seg.text, min_blob), None) is None
         ):
             clean.add(seg.text)

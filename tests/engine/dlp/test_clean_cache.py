@@ -94,3 +94,10 @@ def test_cache_is_bounded_by_characters() -> None:
 def test_config_key_is_validated() -> None:
     with pytest.raises(ConfigError, match="dlp.clean_cache_chars: expected an integer >= 0"):
         DlpConfig.from_mapping({"clean_cache_chars": -1})
+
+
+def test_a_remembered_text_is_still_judged_under_a_key_that_picks_a_detector() -> None:
+    scanner = DlpScanner(DlpConfig.from_mapping({}))
+    value = "Tr0ub4dor&3!" * 12  # clean as prose, a finding as the value of a password field
+    assert scan(scanner, chat({"role": "user", "content": value})) == []
+    assert scan(scanner, json.dumps({"password": value}).encode()) == ["generic_password"]
