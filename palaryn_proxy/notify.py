@@ -53,7 +53,7 @@ async def deliver(
         try:
             status = await asyncio.to_thread(post, url, payload)
         except (OSError, urllib.error.URLError, ValueError) as exc:
-            if attempt < attempts and not isinstance(exc, ValueError) and _retryable(exc):
+            if attempt < attempts and _retryable(exc):
                 await asyncio.sleep(backoff * 2 ** (attempt - 1))
                 continue
             detail = f"HTTP {exc.code}" if isinstance(exc, urllib.error.HTTPError) else type(exc).__name__
