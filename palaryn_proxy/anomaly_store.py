@@ -46,7 +46,7 @@ def persists(values: Mapping[str, Any]) -> bool:
 def open_optional_storage(config: StorageConfig) -> Storage | None:
     """Storage for anomaly baselines only: a store that cannot be opened costs persistence, not the proxy."""
     try:
-        return open_storage(config.url, key_prefix=config.key_prefix)
+        return open_storage(config.url, key_prefix=config.key_prefix, write_behind=False)
     except StorageError as exc:
         log.warning("anomaly baselines will not persist: storage %s: %s", redact_url(config.url), exc)
         return None

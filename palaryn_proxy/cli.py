@@ -260,7 +260,7 @@ async def _with_budgets(config: Config, action: Callable[[Any], Any]) -> Any:
     if not budgets.budgets:
         raise click.ClickException("no budgets are configured (config key `budgets`)")
     storage_config = parse_storage_config(config.values)
-    storage = open_storage(storage_config.url, key_prefix=storage_config.key_prefix)
+    storage = open_storage(storage_config.url, key_prefix=storage_config.key_prefix, write_behind=False)
     try:
         return await action(BudgetEngine(budgets, storage))
     finally:

@@ -111,7 +111,7 @@ def approvals_group() -> None:
 def _run(config: Config, action: Callable[[ApprovalBook], Awaitable[Any]]) -> Any:
     async def go() -> Any:
         storage_config = parse_storage_config(config.values)
-        storage = open_storage(storage_config.url, key_prefix=storage_config.key_prefix)
+        storage = open_storage(storage_config.url, key_prefix=storage_config.key_prefix, write_behind=False)
         try:
             return await action(ApprovalBook(storage))
         finally:

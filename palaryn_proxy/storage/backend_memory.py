@@ -17,6 +17,7 @@ from palaryn_proxy.storage.base import (
     HitResult,
     ReserveResult,
     SettleResult,
+    Snapshot,
 )
 
 _PURGE_EVERY = 1024
@@ -53,9 +54,16 @@ class _Log:
 class MemoryStorage:
     """The `Storage` protocol over plain dicts; one lock makes each call atomic even across threads."""
 
-    def __init__(self, key_prefix: str = "palaryn:", *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        key_prefix: str = "palaryn:",
+        *,
+        clock: Callable[[], float] = time.time,
+        finished_grace_seconds: float = FINISHED_GRACE_SECONDS,
+    ) -> None:
         self._prefix = key_prefix
         self._clock = clock
+        self._finished_grace = finished_grace_seconds
         self._lock = threading.Lock()
         self._counters: dict[str, _Counter] = {}
         self._finished: dict[str, float] = {}  # rid -> forget-after
@@ -117,8 +125,22 @@ class MemoryStorage:
     def _finish(self, reservation_id: str, now: float) -> bool:
         if self._finished.get(reservation_id, 0.0) > now:
             return False
-        self._finished[reservation_id] = now + FINISHED_GRACE_SECONDS
+        self._finished[reservation_id] = now + self._finished_grace
         return True
+
+    def load(self, snapshot: Snapshot) -> None:
+        """Replace all budget and rate-limit state with a snapshot (kv values are left as they are)."""
+        with self._lock:
+            self._counters = {k: _Counter(n, t, exp) for k, n, t, exp in snapshot.counters}
+            for key, rid, nanos, tokens, until in snapshot.holds:
+                self._counters.setdefault(key, _Counter()).holds[rid] = (nanos, tokens, until)
+            self._finished = dict(snapshot.finished)
+            self._logs = {}
+            for key, stamp, cost, expire_at in snapshot.rate_log:
+                log = self._logs.setdefault(key, _Log())
+                log.entries.append((stamp, cost))
+                log.total += cost
+                log.window = max(log.window, expire_at - stamp)
 
     async def settle(
         self, reservation_id: str, counters: Sequence[Counter], nanos: int, tokens: int

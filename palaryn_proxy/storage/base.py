@@ -111,6 +111,20 @@ class HitResult:
     blocked: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Live budget and rate-limit state read out of a store (keys carry the storage key prefix).
+
+    counters: (key, spent_nanos, spent_tokens, expire_at); holds: (key, rid, nanos, tokens, until);
+    finished: (rid, forget_at); rate_log: (key, stamp, cost, expire_at), ordered by key then stamp.
+    """
+
+    counters: list[tuple[str, int, int, float | None]]
+    holds: list[tuple[str, str, int, int, float]]
+    finished: list[tuple[str, float]]
+    rate_log: list[tuple[str, float, int, float]]
+
+
 @runtime_checkable
 class Storage(Protocol):
     """The few atomic primitives budgets, rate limits and approvals need."""

@@ -12,6 +12,7 @@ from palaryn_proxy.errors import ConfigError
 from palaryn_proxy.storage.base import Storage
 
 DEFAULT_URL = "sqlite://~/.palaryn/palaryn.db"
+DEFAULT_WRITE_BEHIND_MS = 20
 DEFAULT_PREFIX = "palaryn:"
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -55,8 +56,25 @@ def sqlite_synchronous(url: str) -> str:
     return value
 
 
-def open_storage(url: str, *, key_prefix: str = DEFAULT_PREFIX) -> Storage:
+def sqlite_write_behind_ms(url: str) -> float:
+    """`?write_behind_ms=N` (default 20): how long the proxy's decisions may wait to reach the file; 0 makes
+    every call its own transaction (strict sharing of one file between processes)."""
+    query = parse_qs(url.partition("?")[2])
+    raw = (query.get("write_behind_ms") or [str(DEFAULT_WRITE_BEHIND_MS)])[0]
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 10_000:
+        raise ConfigError(f"storage.url: write_behind_ms={raw!r}; use a number of milliseconds from 0 to 10000")
+    return value
+
+
+def open_storage(url: str, *, key_prefix: str = DEFAULT_PREFIX, write_behind: bool = True) -> Storage:
     """Open the backend named by `url`: memory://, sqlite://<path>, redis://host:port/db (or rediss://, unix://).
+
+    A SQLite store opened with `write_behind` (the proxy) decides in memory and writes behind
+    (`?write_behind_ms`); tools that only look or make one change (the CLI) pass False and write through.
 
     Raises ConfigError for an unknown scheme and StorageError if a SQLite file cannot be opened; a Redis
     server is only contacted on first use (call `await storage.ping()` to check it at start-up).
@@ -67,7 +85,13 @@ def open_storage(url: str, *, key_prefix: str = DEFAULT_PREFIX) -> Storage:
         return MemoryStorage(key_prefix)
     if url.startswith("sqlite://"):
         from palaryn_proxy.storage.backend_sqlite import SqliteStorage
+        from palaryn_proxy.storage.backend_sqlite_mirror import MirroredSqliteStorage
 
+        delay_ms = sqlite_write_behind_ms(url)
+        if write_behind and delay_ms > 0:
+            return MirroredSqliteStorage(
+                sqlite_path(url), key_prefix, write_behind_ms=delay_ms, synchronous=sqlite_synchronous(url)
+            )
         return SqliteStorage(sqlite_path(url), key_prefix, synchronous=sqlite_synchronous(url))
     if url.startswith(_REDIS_SCHEMES):
         from palaryn_proxy.storage.backend_redis import RedisStorage
@@ -105,6 +129,8 @@ def parse_storage_config(raw: Mapping[str, Any]) -> StorageConfig:
         raise ConfigError("storage.url: use memory://, sqlite:///path/palaryn.db or redis://host:port/db")
     if url.startswith("sqlite://"):
         sqlite_path(url)
+        sqlite_synchronous(url)
+        sqlite_write_behind_ms(url)
     if not isinstance(prefix, str):
         raise ConfigError(f"storage.key_prefix: expected a string such as 'palaryn:', got {prefix!r}")
     return StorageConfig(url, prefix, _fail_open(raw, storage))

@@ -14,6 +14,7 @@ from palaryn_proxy.storage.base import (
     HitResult,
     ReserveResult,
     SettleResult,
+    Snapshot,
 )
 
 SCHEMA = """
@@ -89,7 +90,10 @@ def reserve(
     amount: tuple[int, int],
     until: float,
     now: float,
+    check: bool = True,
 ) -> ReserveResult:
+    """Hold `amount` on every counter if all admit it; `check=False` holds it unconditionally (replaying a
+    decision already taken elsewhere, see backend_sqlite_mirror)."""
     if _is_finished(conn, rid, now):
         return ReserveResult(False, ())
     keys = [prefix + c.key for c in counters]
@@ -105,7 +109,7 @@ def reserve(
         states.append(CounterState(nanos or 0, tokens or 0, held_nanos, held_tokens))
         stale.append(not present or (counter.expire_at is not None and counter.expire_at != expire_at))
     for i, (counter, state) in enumerate(zip(counters, states, strict=True)):
-        if not admits(counter, state, *amount):
+        if check and not admits(counter, state, *amount):
             return ReserveResult(False, tuple(states), i)
     for counter, key, touch in zip(counters, keys, stale, strict=True):
         if touch:
@@ -224,6 +228,12 @@ def hit(conn: sqlite3.Connection, prefix: str, buckets: Sequence[Bucket], now: f
     return HitResult(True, 0.0, remaining, now)
 
 
+def record_hit(conn: sqlite3.Connection, prefix: str, buckets: Sequence[Bucket], now: float) -> None:
+    """Log an admitted hit without checking it (replaying a decision already taken elsewhere)."""
+    conn.executemany(_LOG, [(prefix + b.key, now, b.cost, now + b.window_seconds) for b in buckets])
+    conn.executemany(_ADD_TOTAL, [(prefix + b.key, b.cost) for b in buckets])
+
+
 def correct(
     conn: sqlite3.Connection, prefix: str, key: str, window: float, stamp: float, delta: int, now: float
 ) -> None:
@@ -263,6 +273,35 @@ def delete(conn: sqlite3.Connection, key: str, now: float) -> bool:
     present = get(conn, key, now) is not None
     conn.execute("DELETE FROM kv WHERE key = ?", (key,))
     return present
+
+
+def data_version(conn: sqlite3.Connection) -> int:
+    """Changes whenever another connection (the CLI, another process) commits to the file."""
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
+def snapshot(conn: sqlite3.Connection, prefix: str, now: float, finished_after: float) -> Snapshot:
+    """The live counters, holds and rate-log entries under `prefix`, and reservations finished (their
+    forget-at) later than `finished_after`."""
+    head = (len(prefix), prefix)
+    return Snapshot(
+        counters=conn.execute(
+            "SELECT key, spent_nanos, spent_tokens, expire_at FROM counters"
+            " WHERE substr(key, 1, ?) = ? AND (expire_at IS NULL OR expire_at > ?)",
+            (*head, now),
+        ).fetchall(),
+        holds=conn.execute(
+            "SELECT h.key, h.rid, h.nanos, h.tokens, h.until FROM holds AS h JOIN counters AS c ON c.key = h.key"
+            " WHERE substr(h.key, 1, ?) = ? AND h.until > ? AND (c.expire_at IS NULL OR c.expire_at > ?)",
+            (*head, now, now),
+        ).fetchall(),
+        finished=conn.execute("SELECT rid, forget_at FROM finished WHERE forget_at > ?", (finished_after,)).fetchall(),
+        rate_log=conn.execute(
+            "SELECT key, stamp, cost, expire_at FROM rate_log WHERE substr(key, 1, ?) = ? AND expire_at > ?"
+            " ORDER BY key, stamp, id",
+            (*head, now),
+        ).fetchall(),
+    )
 
 
 def purge(conn: sqlite3.Connection, now: float) -> None:

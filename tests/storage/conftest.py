@@ -54,7 +54,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     backend = request.param
     if backend == "memory":
         return "memory://"
-    if backend == "sqlite":
+    if backend == "sqlite":  # every call its own transaction: processes share the file strictly
+        return f"sqlite://{tmp_path}/state/palaryn.db?write_behind_ms=0"
+    if backend == "sqlite-mirror":  # the proxy's default: decided in memory, written behind
         return f"sqlite://{tmp_path}/state/palaryn.db"
     server: RedisProcess = request.getfixturevalue("redis_server")
     return server.url
@@ -70,4 +72,4 @@ async def store(store_url: str, prefix: str) -> AsyncIterator[Storage]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run every test that uses `store` (or `store_url`) once per backend."""
     if "store_url" in metafunc.fixturenames:
-        metafunc.parametrize("store_url", ["memory", "sqlite", "redis"], indirect=True)
+        metafunc.parametrize("store_url", ["memory", "sqlite", "sqlite-mirror", "redis"], indirect=True)

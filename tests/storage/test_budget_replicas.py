@@ -7,6 +7,7 @@ import random
 from decimal import Decimal
 
 from palaryn_proxy.budget import BudgetEngine, BudgetRefusal, parse_budget_config
+from storage.backends import one_process_only
 from palaryn_proxy.storage import open_storage
 from palaryn_proxy.types import Identity
 
@@ -21,7 +22,7 @@ CONFIG = {
 async def test_two_replicas_fifty_flows_spend_equals_audited_costs(store_url: str, prefix: str) -> None:
     config = parse_budget_config(CONFIG)
     # memory:// cannot be shared between processes: both "replicas" use one object there.
-    shared = store_url == "memory://"
+    shared = one_process_only(store_url)
     stores = [open_storage(store_url, key_prefix=prefix) for _ in range(1 if shared else 2)]
     replicas = [BudgetEngine(config, stores[0]), BudgetEngine(config, stores[-1])]
     rng = random.Random(4)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from storage.backends import one_process_only
 from palaryn_proxy.storage import Bucket, Counter, CounterState, Storage, open_storage
 
 USD = 10**9
@@ -20,8 +21,9 @@ def rid() -> str:
 
 @pytest.fixture
 async def replica(store: Storage, store_url: str, prefix: str) -> AsyncIterator[Storage]:
-    """A second handle on the same state, as a second proxy replica would have (memory: the same object)."""
-    if store_url == "memory://":
+    """A second handle on the same state, as a second proxy replica would have (memory and a mirrored SQLite
+    file: the same object; replicas share Redis or a write-through SQLite file)."""
+    if one_process_only(store_url):
         yield store
         return
     other = open_storage(store_url, key_prefix=prefix)

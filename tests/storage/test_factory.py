@@ -20,6 +20,7 @@ from palaryn_proxy.storage import (
 from palaryn_proxy.storage.backend_memory import MemoryStorage
 from palaryn_proxy.storage.backend_redis import RedisStorage
 from palaryn_proxy.storage.backend_sqlite import SqliteStorage
+from palaryn_proxy.storage.backend_sqlite_mirror import MirroredSqliteStorage
 from palaryn_proxy.storage.base import ROUND_DOWN, ROUND_UP
 
 
@@ -27,9 +28,12 @@ async def test_url_picks_backend(tmp_path: Path) -> None:
     chosen = [
         open_storage("memory://"),
         open_storage(f"sqlite://{tmp_path}/a/b.db"),
+        open_storage(f"sqlite://{tmp_path}/a/b.db?write_behind_ms=0"),
+        open_storage(f"sqlite://{tmp_path}/a/b.db", write_behind=False),
         open_storage("redis://127.0.0.1:1/0"),
     ]
-    assert [type(s) for s in chosen] == [MemoryStorage, SqliteStorage, RedisStorage]
+    kinds = [MemoryStorage, MirroredSqliteStorage, SqliteStorage, SqliteStorage, RedisStorage]
+    assert [type(s) for s in chosen] == kinds
     assert all(isinstance(s, Storage) for s in chosen)
     assert (tmp_path / "a" / "b.db").exists()
     for s in chosen:
@@ -62,6 +66,9 @@ def test_parse_storage_config_defaults_and_fail_mode() -> None:
         ({"storage": {"key_prefix": 3}}, "storage.key_prefix"),
         ({"storage": {"fail_open": True}, "fail_mode": "closed"}, "storage.fail_open"),
         ({"storage": "memory://"}, "storage"),
+        ({"storage": {"url": "sqlite:///x.db?write_behind_ms=soon"}}, "storage.url"),
+        ({"storage": {"url": "sqlite:///x.db?write_behind_ms=-1"}}, "storage.url"),
+        ({"storage": {"url": "sqlite:///x.db?synchronous=extra"}}, "storage.url"),
     ],
 )
 def test_parse_storage_config_names_the_key(raw: dict[str, object], key: str) -> None:

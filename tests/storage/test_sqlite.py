@@ -32,14 +32,19 @@ asyncio.run(main())
 """
 
 
-async def test_another_process_sees_what_the_proxy_wrote(tmp_path: Path) -> None:
-    url = f"sqlite://{tmp_path}/palaryn.db"
+BOTH_MODES = pytest.mark.parametrize("query", ["?write_behind_ms=0", ""], ids=["write-through", "mirrored"])
+
+
+@BOTH_MODES
+async def test_another_process_sees_what_the_proxy_wrote(tmp_path: Path, query: str) -> None:
+    url = f"sqlite://{tmp_path}/palaryn.db{query}"
     store = open_storage(url)
     c = Counter("budget:day", limit_nanos=10 * USD)
     try:
         await store.reserve("settled", [c], 2 * USD, 1, 60)
         await store.settle("settled", [c], USD, 1)
         await store.reserve("open", [c], 3 * USD, 1, 60)
+        await asyncio.sleep(0.1)  # mirrored: written behind within write_behind_ms (20)
         # The proxy keeps running (connection open) while the CLI reads from a separate process.
         out = subprocess.run([sys.executable, "-c", READER, url], capture_output=True, text=True, check=True)
         assert json.loads(out.stdout) == {"spent": USD, "reserved": 3 * USD, "keys": ["budget:day"]}
@@ -47,8 +52,9 @@ async def test_another_process_sees_what_the_proxy_wrote(tmp_path: Path) -> None
         await store.close()
 
 
-async def test_state_survives_close_and_reopen(tmp_path: Path) -> None:
-    url = f"sqlite://{tmp_path}/p.db"
+@BOTH_MODES
+async def test_state_survives_close_and_reopen(tmp_path: Path, query: str) -> None:
+    url = f"sqlite://{tmp_path}/p.db{query}"
     store = open_storage(url)
     await store.settle("r", [Counter("k")], 5, 6)
     await store.put("approval", "granted")
@@ -79,11 +85,14 @@ async def test_locked_file_raises_storage_error_then_recovers(tmp_path: Path) ->
         await store.close()
 
 
-async def test_closed_store_raises_storage_error(tmp_path: Path) -> None:
-    store = open_storage(f"sqlite://{tmp_path}/c.db")
+@BOTH_MODES
+async def test_closed_store_raises_storage_error(tmp_path: Path, query: str) -> None:
+    store = open_storage(f"sqlite://{tmp_path}/c.db{query}")
     await store.close()
     with pytest.raises(StorageError, match="closed"):
         await store.get("k")
+    with pytest.raises(StorageError, match="closed"):
+        await store.settle("r", [Counter("k")], 1, 1)
 
 
 def test_unopenable_path_raises_storage_error(tmp_path: Path) -> None:
@@ -95,7 +104,7 @@ def test_unopenable_path_raises_storage_error(tmp_path: Path) -> None:
 async def test_a_correction_reaches_other_replicas_within_the_delay_and_survives_close(
     tmp_path: Path,
 ) -> None:
-    url = f"sqlite://{tmp_path}/p.db"
+    url = f"sqlite://{tmp_path}/p.db?write_behind_ms=0"
     proxy, replica = open_storage(url), open_storage(url)
     try:
         hit = await proxy.hit([Bucket("tok", limit=100, window_seconds=60, cost=90)])

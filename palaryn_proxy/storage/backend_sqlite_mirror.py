@@ -1,0 +1,302 @@
+"""Embedded storage for one proxy process: budget and rate-limit decisions in memory, written behind to SQLite.
+
+A proxy that owns its SQLite file does not need a transaction to decide each call: it keeps the file's live
+state in memory (a `MemoryStorage` loaded from the file at start), decides reserve / settle / release / hit /
+correct / reset there at once, and journals each change. Every `write_behind_ms` the journal is replayed
+into the file in one transaction on the SQLite worker thread, with the same statements a direct call runs,
+so the file always converges to what the process decided. What a crash can lose is the journal: at most
+`write_behind_ms` of spend and rate-limit entries (the audit log batches its writes the same way).
+
+Other writers (the CLI's `budget reset`, a second process on the same file) are noticed through SQLite's
+`data_version`: after each flush, and once a second while idle, a change by another connection reloads the
+mirror from the file, with this process's unflushed changes re-applied on top. Two proxies on one file in
+this mode therefore see each other within about a flush interval; for strict sharing use `write_behind_ms=0`
+(every call its own transaction) or Redis. Approvals and other kv values are never mirrored: they go to
+the file directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
+
+from palaryn_proxy.errors import StorageError
+from palaryn_proxy.storage import sqlite_ops as ops
+from palaryn_proxy.storage.backend_memory import MemoryStorage
+from palaryn_proxy.storage.backend_sqlite import DEFAULT_BUSY_TIMEOUT_SECONDS, SqliteStorage
+from palaryn_proxy.storage.base import (
+    FINISHED_GRACE_SECONDS,
+    Bucket,
+    Counter,
+    CounterState,
+    HitResult,
+    ReserveResult,
+    SettleResult,
+    Snapshot,
+)
+
+T = TypeVar("T")
+log = logging.getLogger("palaryn")
+
+IDLE_CHECK_SECONDS = 1.0  # how often an idle proxy looks for another writer's changes
+MAX_UNWRITTEN = 200_000  # journal entries kept while the file cannot be written; then calls fail (fail_mode)
+# A finished reservation id only guards against a second settle or release of the same call, which in one
+# process comes within seconds; the file keeps the full grace for other readers.
+MIRROR_FINISHED_GRACE_SECONDS = 120.0
+
+# One journal entry: (operation, arguments..., now). Replayed into SQLite by `_replay`, into a reloaded
+# mirror by `_reapply`.
+Entry = tuple[Any, ...]
+
+
+def _now_of(entry: Entry) -> float:
+    return float(entry[-1])
+
+
+def _sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (every MemoryStorage method) to its result, without a loop."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coro.close()
+    raise RuntimeError("a mirrored storage call suspended")
+
+
+class MirroredSqliteStorage:
+    """The `Storage` protocol on a SQLite file owned by this process (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: str,
+        key_prefix: str = "palaryn:",
+        *,
+        write_behind_ms: float = 20,
+        clock: Callable[[], float] = time.time,
+        synchronous: str = "normal",
+        busy_timeout_seconds: float = DEFAULT_BUSY_TIMEOUT_SECONDS,
+    ) -> None:
+        self._prefix = key_prefix
+        self._path = path
+        self._clock = clock
+        self._interval = write_behind_ms / 1000
+        self._file = SqliteStorage(
+            path, key_prefix, clock=clock, synchronous=synchronous, busy_timeout_seconds=busy_timeout_seconds
+        )
+        self._now = clock()
+        self._mirror = MemoryStorage(
+            key_prefix, clock=self._mirror_now, finished_grace_seconds=MIRROR_FINISHED_GRACE_SECONDS
+        )
+        self._journal: list[Entry] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: asyncio.Task[None] | None = None
+        self._failing = False
+        self._closed = False
+        try:
+            conn = self._file._conn  # start-up, before the worker has work: read the state in this thread
+            self._version = ops.data_version(conn)
+            self._mirror.load(self._read(conn, self._now))
+        except sqlite3.Error as e:
+            self._file._closed = True
+            self._file._calls.put(None)
+            self._file._worker.join()
+            self._file._conn.close()
+            raise StorageError(f"cannot read SQLite store {path!r}: {e}") from e
+
+    def _mirror_now(self) -> float:
+        return self._now
+
+    def _read(self, conn: sqlite3.Connection, now: float) -> Snapshot:
+        return ops.snapshot(conn, self._prefix, now, now + FINISHED_GRACE_SECONDS - MIRROR_FINISHED_GRACE_SECONDS)
+
+    # --- decisions: in memory, journalled -------------------------------------------------------------
+
+    def _decide(self, entry: Entry, coro: Coroutine[Any, Any, T], changed: Callable[[T], bool]) -> T:
+        if self._closed:
+            coro.close()
+            raise StorageError(f"SQLite store {self._path!r} is closed")
+        if len(self._journal) >= MAX_UNWRITTEN:
+            coro.close()
+            raise StorageError(
+                f"SQLite store {self._path!r}: {len(self._journal)} changes could not be written; refusing more"
+            )
+        result = _sync(coro)
+        if changed(result):
+            self._journal.append(entry)
+            if self._timer is None and self._flushing is None:
+                self._timer = asyncio.get_running_loop().call_later(self._interval, self._start_flush)
+        return result
+
+    async def reserve(
+        self, reservation_id: str, counters: Sequence[Counter], nanos: int, tokens: int, hold_seconds: float
+    ) -> ReserveResult:
+        now = self._now = self._clock()
+        entry = ("reserve", reservation_id, tuple(counters), nanos, tokens, hold_seconds, now)
+        coro = self._mirror.reserve(reservation_id, counters, nanos, tokens, hold_seconds)
+        return self._decide(entry, coro, lambda r: r.ok)
+
+    async def settle(
+        self, reservation_id: str, counters: Sequence[Counter], nanos: int, tokens: int
+    ) -> SettleResult:
+        now = self._now = self._clock()
+        entry = ("settle", reservation_id, tuple(counters), nanos, tokens, now)
+        return self._decide(entry, self._mirror.settle(reservation_id, counters, nanos, tokens), lambda r: r.applied)
+
+    async def release(self, reservation_id: str, counters: Sequence[Counter]) -> bool:
+        now = self._now = self._clock()
+        entry = ("release", reservation_id, tuple(counters), now)
+        return self._decide(entry, self._mirror.release(reservation_id, counters), bool)
+
+    async def hit(self, buckets: Sequence[Bucket]) -> HitResult:
+        now = self._now = self._clock()
+        return self._decide(("hit", tuple(buckets), now), self._mirror.hit(buckets), lambda r: r.allowed)
+
+    async def correct(self, key: str, window_seconds: float, stamp: float, delta: int) -> None:
+        now = self._now = self._clock()
+        entry = ("correct", key, window_seconds, stamp, delta, now)
+        self._decide(entry, self._mirror.correct(key, window_seconds, stamp, delta), lambda _: True)
+
+    async def reset(self, key: str) -> None:
+        now = self._now = self._clock()
+        self._decide(("reset", key, now), self._mirror.reset(key), lambda _: True)
+
+    async def counter(self, key: str) -> CounterState:
+        self._now = self._clock()
+        return await self._mirror.counter(key)
+
+    async def counters(self, prefix: str) -> dict[str, CounterState]:
+        self._now = self._clock()
+        return await self._mirror.counters(prefix)
+
+    # --- kv values and health: straight to the file ---------------------------------------------------
+
+    async def put(
+        self, key: str, value: str, ttl_seconds: float | None = None, *, only_if_absent: bool = False
+    ) -> bool:
+        return await self._file.put(key, value, ttl_seconds, only_if_absent=only_if_absent)
+
+    async def get(self, key: str) -> str | None:
+        return await self._file.get(key)
+
+    async def delete(self, key: str) -> bool:
+        return await self._file.delete(key)
+
+    async def keys(self, prefix: str) -> list[str]:
+        return await self._file.keys(prefix)
+
+    async def ping(self) -> None:
+        if self._failing:
+            raise StorageError(f"SQLite store {self._path!r}: {len(self._journal)} changes wait to be written")
+        await self._file.ping()
+
+    # --- writing behind -------------------------------------------------------------------------------
+
+    def _start_flush(self) -> None:
+        self._timer = None
+        if self._flushing is None and not self._closed:
+            self._flushing = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        """Replay the journal into the file in one transaction; reload the mirror if another writer changed it."""
+        batch, self._journal = self._journal, []
+        try:
+            try:
+                snapshot = await self._file._run(lambda conn, now: self._write(conn, now, batch))
+            except StorageError as e:
+                self._journal[:0] = batch  # kept, in order, for the next attempt
+                if not self._failing:
+                    log.warning("SQLite store %s: %d changes not written yet: %s", self._path, len(batch), e)
+                self._failing = True
+                return
+            if self._failing:
+                log.warning("SQLite store %s: written again", self._path)
+            self._failing = False
+            if snapshot is not None:
+                self._reload(snapshot)
+        finally:
+            self._flushing = None
+            if not self._closed:
+                delay = self._interval if self._journal else IDLE_CHECK_SECONDS
+                self._timer = asyncio.get_running_loop().call_later(delay, self._start_flush)
+
+    def _write(self, conn: sqlite3.Connection, now: float, batch: list[Entry]) -> Snapshot | None:
+        """On the worker thread, inside one transaction."""
+        _replay(conn, self._prefix, batch)
+        version = ops.data_version(conn)
+        if version == self._version:
+            return None
+        self._version = version
+        return self._read(conn, now)
+
+    def _reload(self, snapshot: Snapshot) -> None:
+        """Another writer changed the file: take its state, then re-apply what this process decided since."""
+        self._mirror.load(snapshot)
+        saved = self._now
+        for entry in self._journal:
+            self._now = _now_of(entry)
+            _reapply(self._mirror, entry)
+        self._now = saved
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._flushing is not None:
+            await self._flushing
+        if self._journal:
+            self._flushing = asyncio.get_running_loop().create_task(self._flush())
+            await self._flushing
+            if self._journal:
+                log.warning("SQLite store %s: %d changes lost at close", self._path, len(self._journal))
+        self._closed = True
+        await self._file.close()
+
+
+def _replay(conn: sqlite3.Connection, prefix: str, batch: list[Entry]) -> None:
+    """Apply journal entries with the statements a direct call runs (decisions are not re-checked). A hold
+    taken and finished within the batch is never written: its settle or release is enough."""
+    finished = {e[1] for e in batch if e[0] in ("settle", "release")}
+    for entry in batch:
+        op = entry[0]
+        if op == "reserve":
+            _, rid, counters, nanos, tokens, hold, now = entry
+            if rid not in finished:
+                ops.reserve(conn, prefix, rid, counters, (nanos, tokens), now + hold, now, check=False)
+        elif op == "settle":
+            _, rid, counters, nanos, tokens, now = entry
+            ops.settle(conn, prefix, rid, counters, (nanos, tokens), now)
+        elif op == "release":
+            _, rid, counters, now = entry
+            ops.release(conn, prefix, rid, counters, now)
+        elif op == "hit":
+            _, buckets, now = entry
+            ops.record_hit(conn, prefix, buckets, now)
+        elif op == "correct":
+            _, key, window, stamp, delta, now = entry
+            ops.correct(conn, prefix, key, window, stamp, delta, now)
+        elif op == "reset":
+            ops.reset(conn, prefix, entry[1])
+        else:  # pragma: no cover - entries are built in this module only
+            raise ValueError(f"unknown journal entry {op!r}")
+
+
+def _reapply(mirror: MemoryStorage, entry: Entry) -> None:
+    op = entry[0]
+    if op == "reserve":
+        _sync(mirror.reserve(*entry[1:6]))
+    elif op == "settle":
+        _sync(mirror.settle(*entry[1:5]))
+    elif op == "release":
+        _sync(mirror.release(*entry[1:3]))
+    elif op == "hit":
+        _sync(mirror.hit(entry[1]))
+    elif op == "correct":
+        _sync(mirror.correct(*entry[1:5]))
+    elif op == "reset":
+        _sync(mirror.reset(entry[1]))
