@@ -22,7 +22,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from palaryn_proxy.errors import StorageError
 from palaryn_proxy.storage import sqlite_ops as ops
@@ -39,7 +39,6 @@ from palaryn_proxy.storage.base import (
     Snapshot,
 )
 
-T = TypeVar("T")
 log = logging.getLogger("palaryn")
 
 IDLE_CHECK_SECONDS = 1.0  # how often an idle proxy looks for another writer's changes
@@ -57,7 +56,7 @@ def _now_of(entry: Entry) -> float:
     return float(entry[-1])
 
 
-def _sync(coro: Coroutine[Any, Any, T]) -> T:
+def _sync[R](coro: Coroutine[Any, Any, R]) -> R:
     """Run a coroutine that never suspends (every MemoryStorage method) to its result, without a loop."""
     try:
         coro.send(None)
@@ -111,11 +110,13 @@ class MirroredSqliteStorage:
         return self._now
 
     def _read(self, conn: sqlite3.Connection, now: float) -> Snapshot:
-        return ops.snapshot(conn, self._prefix, now, now + FINISHED_GRACE_SECONDS - MIRROR_FINISHED_GRACE_SECONDS)
+        return ops.snapshot(
+            conn, self._prefix, now, now + FINISHED_GRACE_SECONDS - MIRROR_FINISHED_GRACE_SECONDS
+        )
 
     # --- decisions: in memory, journalled -------------------------------------------------------------
 
-    def _decide(self, entry: Entry, coro: Coroutine[Any, Any, T], changed: Callable[[T], bool]) -> T:
+    def _decide[R](self, entry: Entry, coro: Coroutine[Any, Any, R], changed: Callable[[R], bool]) -> R:
         if self._closed:
             coro.close()
             raise StorageError(f"SQLite store {self._path!r} is closed")
@@ -144,7 +145,9 @@ class MirroredSqliteStorage:
     ) -> SettleResult:
         now = self._now = self._clock()
         entry = ("settle", reservation_id, tuple(counters), nanos, tokens, now)
-        return self._decide(entry, self._mirror.settle(reservation_id, counters, nanos, tokens), lambda r: r.applied)
+        return self._decide(
+            entry, self._mirror.settle(reservation_id, counters, nanos, tokens), lambda r: r.applied
+        )
 
     async def release(self, reservation_id: str, counters: Sequence[Counter]) -> bool:
         now = self._now = self._clock()
@@ -190,7 +193,9 @@ class MirroredSqliteStorage:
 
     async def ping(self) -> None:
         if self._failing:
-            raise StorageError(f"SQLite store {self._path!r}: {len(self._journal)} changes wait to be written")
+            raise StorageError(
+                f"SQLite store {self._path!r}: {len(self._journal)} changes wait to be written"
+            )
         await self._file.ping()
 
     # --- writing behind -------------------------------------------------------------------------------

@@ -66,7 +66,9 @@ def sqlite_write_behind_ms(url: str) -> float:
     except ValueError:
         value = -1.0
     if not 0 <= value <= 10_000:
-        raise ConfigError(f"storage.url: write_behind_ms={raw!r}; use a number of milliseconds from 0 to 10000")
+        raise ConfigError(
+            f"storage.url: write_behind_ms={raw!r}; use a number of milliseconds from 0 to 10000"
+        )
     return value
 
 

@@ -295,7 +295,9 @@ def snapshot(conn: sqlite3.Connection, prefix: str, now: float, finished_after: 
             " WHERE substr(h.key, 1, ?) = ? AND h.until > ? AND (c.expire_at IS NULL OR c.expire_at > ?)",
             (*head, now, now),
         ).fetchall(),
-        finished=conn.execute("SELECT rid, forget_at FROM finished WHERE forget_at > ?", (finished_after,)).fetchall(),
+        finished=conn.execute(
+            "SELECT rid, forget_at FROM finished WHERE forget_at > ?", (finished_after,)
+        ).fetchall(),
         rate_log=conn.execute(
             "SELECT key, stamp, cost, expire_at FROM rate_log WHERE substr(key, 1, ?) = ? AND expire_at > ?"
             " ORDER BY key, stamp, id",

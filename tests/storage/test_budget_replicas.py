@@ -6,8 +6,9 @@ import asyncio
 import random
 from decimal import Decimal
 
-from palaryn_proxy.budget import BudgetEngine, BudgetRefusal, parse_budget_config
 from storage.backends import one_process_only
+
+from palaryn_proxy.budget import BudgetEngine, BudgetRefusal, parse_budget_config
 from palaryn_proxy.storage import open_storage
 from palaryn_proxy.types import Identity
 

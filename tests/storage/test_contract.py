@@ -8,8 +8,8 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-
 from storage.backends import one_process_only
+
 from palaryn_proxy.storage import Bucket, Counter, CounterState, Storage, open_storage
 
 USD = 10**9

@@ -141,7 +141,9 @@ async def test_a_locked_file_delays_writes_not_decisions(tmp_path: Path) -> None
         blocker.close()
         await mirror.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT spent_nanos FROM counters WHERE key = 'palaryn:day'").fetchone() == (5 * USD,)
+        assert conn.execute("SELECT spent_nanos FROM counters WHERE key = 'palaryn:day'").fetchone() == (
+            5 * USD,
+        )
 
 
 async def test_unwritten_changes_are_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
