@@ -25,6 +25,27 @@ def state_of(flow: Any) -> FlowState | None:
     return flow.metadata.get(STATE_KEY) if flow is not None else None
 
 
+def header[D](message: http.Message, name: bytes, default: D = "") -> str | D:  # type: ignore[assignment]
+    """A header's first value by its lower-case name. A scan of the raw fields: several times cheaper than
+    `Headers.get`, which normalises the name and builds a list on every call; stages ask a dozen per flow."""
+    for key, value in message.headers.fields:
+        if key.lower() == name:
+            return value.decode("utf-8", "surrogateescape")  # as mitmproxy's Headers decode values
+    return default
+
+
+def decoded(message: http.Message) -> bytes | None:
+    """The decoded body (None or b"" when empty): the raw bytes when nothing is encoded, else mitmproxy's
+    lenient decoding (which caches the last result)."""
+    raw = message.raw_content
+    if not raw:
+        return raw
+    encoding = header(message, b"content-encoding")
+    if not encoding or encoding.strip().lower() == "identity":
+        return raw
+    return message.get_content(strict=False)
+
+
 def answered(flow: http.HTTPFlow) -> bool:
     """True when an earlier stage (or mitmproxy) already answered or ended this flow."""
     return flow.response is not None or flow.error is not None or not flow.live

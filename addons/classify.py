@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mitmproxy import http
 
-from palaryn_proxy.addons._flow import guarded, state_of
+from palaryn_proxy.addons._flow import decoded, guarded, header, state_of
 from palaryn_proxy.classify import classify
 from palaryn_proxy.runtime import Runtime
 from palaryn_proxy.types import Kind
@@ -35,5 +35,5 @@ class ClassifyStage:
         state = state_of(flow)
         if state is None or state.kind is Kind.LLM:
             return
-        body = flow.request.get_content(strict=False) if flow.request.raw_content else None
-        state.kind, state.tool = classify(False, body, flow.request.headers.get("content-type", ""))
+        body = decoded(flow.request) or None
+        state.kind, state.tool = classify(False, body, header(flow.request, b"content-type"))

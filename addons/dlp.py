@@ -9,7 +9,7 @@ from typing import Any
 
 from mitmproxy import http
 
-from palaryn_proxy.addons._flow import PROXY_ANSWERED, answered, guarded, refuse, state_of
+from palaryn_proxy.addons._flow import PROXY_ANSWERED, answered, decoded, guarded, header, refuse, state_of
 from palaryn_proxy.addons.usage import TAP, one_chunk, parse_llm_request
 from palaryn_proxy.dlp import (
     ContentDecodingError,
@@ -39,7 +39,7 @@ class DlpStage:
         if state is None or answered(flow):
             return
         req = flow.request
-        body = req.get_content(strict=False) if req.raw_content else None
+        body = decoded(req) or None
         result = await _off_loop(
             len(body or b""),
             lambda: self.scanner.scan_request(
@@ -48,7 +48,7 @@ class DlpStage:
                 path_and_query=req.path,
                 headers=list(req.headers.items(multi=True)),
                 body=body,
-                content_type=req.headers.get("content-type"),
+                content_type=header(req, b"content-type") or None,
             ),
         )
         self._record(state, result)
@@ -75,11 +75,11 @@ class DlpStage:
         if state is None or resp is None or state.extra.get(PROXY_ANSWERED) or not callable(resp.stream):
             return
         try:
-            decoder = StreamDecoder(resp.headers.get("content-encoding", ""))
+            decoder = StreamDecoder(header(resp, b"content-encoding"))
         except ContentDecodingError:
             return  # an encoding we cannot read: bytes pass as they are, the body is not scanned
         scanner = self.scanner.stream_scanner(
-            direction="response", content_type=resp.headers.get("content-type"), host=state.host
+            direction="response", content_type=header(resp, b"content-type") or None, host=state.host
         )
         for name in ("content-encoding", "content-length"):
             resp.headers.pop(name, None)  # what we forward is decoded and may change length
@@ -98,14 +98,14 @@ class DlpStage:
             return
         if resp.stream or not resp.raw_content:
             return
-        body = resp.get_content(strict=False)
+        body = decoded(resp)
         result = await _off_loop(
             len(body or b""),
             lambda: self.scanner.scan_response(
                 host=state.host,
                 headers=list(resp.headers.items(multi=True)),
                 body=body,
-                content_type=resp.headers.get("content-type"),
+                content_type=header(resp, b"content-type") or None,
                 injection=state.kind is not Kind.LLM,
                 json_keys=state.kind is not Kind.LLM,
             ),

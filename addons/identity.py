@@ -10,13 +10,14 @@ from mitmproxy import connection, http, tls
 from mitmproxy.net.http import url as urls
 from mitmproxy.proxy import mode_specs
 
-from palaryn_proxy.addons._flow import STATE_KEY, answered, guarded, refuse, state_of
+from palaryn_proxy.addons._flow import STATE_KEY, answered, guarded, header, refuse, state_of
 from palaryn_proxy.classify import capability_for
 from palaryn_proxy.identity import HEADER_PREFIX, new_request_id, parse_basic
 from palaryn_proxy.runtime import Runtime
 from palaryn_proxy.types import Capability, Decision, FlowState, Identity, Kind, Reason, Verdict
 
 PROXY_AUTH = "proxy-authorization"
+PROXY_AUTH_BYTES = PROXY_AUTH.encode()
 _PREFIX = HEADER_PREFIX.encode()
 _PREFIX_LEN = len(_PREFIX)
 
@@ -64,7 +65,7 @@ class IdentityStage:
 
     @guarded("identity")
     def http_connect(self, flow: http.HTTPFlow) -> None:
-        creds = parse_basic(flow.request.headers.get(PROXY_AUTH, ""))
+        creds = parse_basic(header(flow.request, PROXY_AUTH_BYTES))
         result = self.runtime.identity.authenticate(creds)
         if result.ok:
             self._tunnel_actor[flow.client_conn] = result.actor
@@ -86,8 +87,9 @@ class IdentityStage:
         ip = _client_ip(flow.client_conn)
         auth_message = None
         authed: str | None = None
-        if PROXY_AUTH in req.headers:  # plain-HTTP request through the proxy: credentials on every request
-            result = self.runtime.identity.authenticate(parse_basic(req.headers[PROXY_AUTH]))
+        proxy_auth = header(req, PROXY_AUTH_BYTES, None)
+        if proxy_auth is not None:  # plain-HTTP request through the proxy: credentials on every request
+            result = self.runtime.identity.authenticate(parse_basic(proxy_auth))
             del req.headers[PROXY_AUTH]
             authed, auth_message = result.actor, (None if result.ok else result.message)
         elif flow.client_conn in self._tunnel_actor:

@@ -14,7 +14,7 @@ from typing import Any
 
 from mitmproxy import http
 
-from palaryn_proxy.addons._flow import PROXY_ANSWERED, answered, guarded, refuse, state_of
+from palaryn_proxy.addons._flow import PROXY_ANSWERED, answered, decoded, guarded, header, refuse, state_of
 from palaryn_proxy.addons.usage import Cut, add_stream_guard, parse_llm_request
 from palaryn_proxy.approvals import Approval, ApprovalBook, new_id
 from palaryn_proxy.audit import mask_url
@@ -85,8 +85,8 @@ class PolicyStage:
         state = state_of(flow)
         if state is None or answered(flow) or not self.engine.packs:
             return
-        body = flow.request.get_content(strict=False) or b""
-        ctype = flow.request.headers.get("content-type", "")
+        body = decoded(flow.request) or b""
+        ctype = header(flow.request, b"content-type")
         ctx = self._context(flow, state)
         state.extra[CONTEXT] = ctx
         contexts = [ctx]

@@ -10,7 +10,7 @@ from typing import Any
 
 from mitmproxy import http
 
-from palaryn_proxy.addons._flow import PROXY_ANSWERED, guarded, state_of
+from palaryn_proxy.addons._flow import PROXY_ANSWERED, decoded, guarded, header, state_of
 from palaryn_proxy.llm import THREAD_ESTIMATE_CHARS, LlmAccountant, estimate_usage, estimation_size
 from palaryn_proxy.providers.base import LLMRequest, StreamParser, content_shape
 from palaryn_proxy.providers.decoding import ContentDecoder
@@ -157,7 +157,7 @@ class UsageStage:
             return
         parsed: LLMRequest = state.extra[LLM_REQUEST]
         if self.accountant.force_stream_usage:
-            forced = add_stream_usage_option(parsed, flow.request.get_content(strict=False) or b"")
+            forced = add_stream_usage_option(parsed, decoded(flow.request) or b"")
             if forced is not None:
                 flow.request.content = forced
 
@@ -168,14 +168,14 @@ class UsageStage:
         resp = flow.response
         if state is None or resp is None or state.extra.get(PROXY_ANSWERED):
             return
-        ctype = resp.headers.get("content-type", "")
+        ctype = header(resp, b"content-type")
         req: LLMRequest | None = state.extra.get(LLM_REQUEST)
         parser = None
         if req is not None and resp.status_code < 400:
             parser = state.extra["adapter"].stream_parser(req, ctype)
         if parser is None and content_shape(ctype) is None:
             return
-        encoding = resp.headers.get("content-encoding", "")
+        encoding = header(resp, b"content-encoding")
         decoder = ContentDecoder(encoding) if parser is not None else None
         tap = StreamTap(state, parser, decoder, splittable=encoding.strip().lower() in ("", "identity"))
         state.extra[TAP] = tap
@@ -211,9 +211,9 @@ class UsageStage:
                 self.runtime.metrics.llm_ttft.labels(req.provider).observe(tap.first_token_at - state.started)
         elif flow.response is not None and not flow.response.stream:
             resp = flow.response
-            body = resp.get_content(strict=False) or b""
+            body = decoded(resp) or b""
             result = state.extra["adapter"].parse_response(
-                req, resp.status_code, resp.headers.get("content-type", ""), body
+                req, resp.status_code, header(resp, b"content-type"), body
             )
         else:
             return
@@ -235,7 +235,7 @@ def parse_llm_request(flow: http.HTTPFlow, state: FlowState) -> LLMRequest | Non
     if adapter is None:
         return None
     req = flow.request
-    body = req.get_content(strict=False) or b""
+    body = decoded(req) or b""
     parsed = adapter.parse_request(
         req.method, req.path.split("?", 1)[0], dict(req.query.items()), req.headers, body
     )

@@ -5,11 +5,29 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+def _memoised(labels_of: Callable[..., Any]) -> Callable[..., Any]:
+    """`metric.labels(*values)` remembered per value tuple: prometheus_client checks the values and takes a
+    lock on every call, and the proxy asks a dozen per request. Children are never removed, so the cache
+    cannot go stale; keyword calls go to the original."""
+    children: dict[tuple[Any, ...], Any] = {}
+
+    def labels(*values: Any, **named: Any) -> Any:
+        if named:
+            return labels_of(*values, **named)
+        child = children.get(values)
+        if child is None:
+            child = children[values] = labels_of(*values)
+        return child
+
+    return labels
 
 
 class Metrics:
@@ -130,6 +148,10 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+
+        for metric in vars(self).values():
+            if isinstance(metric, Counter | Gauge | Histogram) and metric._labelnames:
+                metric.labels = _memoised(metric.labels)  # type: ignore[method-assign]
 
     def observe_flow(
         self, kind: str, decision: str, seconds: float, actor: str = "", workspace: str = ""

@@ -29,7 +29,6 @@ from palaryn_proxy.storage import sqlite_ops as ops
 from palaryn_proxy.storage.backend_memory import MemoryStorage
 from palaryn_proxy.storage.backend_sqlite import DEFAULT_BUSY_TIMEOUT_SECONDS, SqliteStorage
 from palaryn_proxy.storage.base import (
-    FINISHED_GRACE_SECONDS,
     Bucket,
     Counter,
     CounterState,
@@ -42,12 +41,16 @@ from palaryn_proxy.storage.base import (
 log = logging.getLogger("palaryn")
 
 IDLE_CHECK_SECONDS = 1.0  # how often an idle proxy looks for another writer's changes
+# A reservation still open at a flush is written only once it is this old: most calls settle sooner, and
+# then neither their hold nor its removal ever reaches the file (a crash would lose them anyway).
+HOLD_AFTER_SECONDS = 1.0
 MAX_UNWRITTEN = 200_000  # journal entries kept while the file cannot be written; then calls fail (fail_mode)
 # A finished reservation id only guards against a second settle or release of the same call, which in one
-# process comes within seconds; the file keeps the full grace for other readers.
+# process comes within seconds; kept this long in memory and in the file (write-through callers keep theirs
+# for FINISHED_GRACE_SECONDS).
 MIRROR_FINISHED_GRACE_SECONDS = 120.0
 
-# One journal entry: (operation, arguments..., now). Replayed into SQLite by `_replay`, into a reloaded
+# One journal entry: (operation, arguments..., now). Replayed into SQLite by `_Replay`, into a reloaded
 # mirror by `_reapply`.
 Entry = tuple[Any, ...]
 
@@ -98,7 +101,9 @@ class MirroredSqliteStorage:
         try:
             conn = self._file._conn  # start-up, before the worker has work: read the state in this thread
             self._version = ops.data_version(conn)
-            self._mirror.load(self._read(conn, self._now))
+            snapshot = self._read(conn, self._now)
+            self._mirror.load(snapshot)
+            self._written = {h[1] for h in snapshot.holds}
         except sqlite3.Error as e:
             self._file._closed = True
             self._file._calls.put(None)
@@ -110,9 +115,7 @@ class MirroredSqliteStorage:
         return self._now
 
     def _read(self, conn: sqlite3.Connection, now: float) -> Snapshot:
-        return ops.snapshot(
-            conn, self._prefix, now, now + FINISHED_GRACE_SECONDS - MIRROR_FINISHED_GRACE_SECONDS
-        )
+        return ops.snapshot(conn, self._prefix, now, now + MIRROR_FINISHED_GRACE_SECONDS)
 
     # --- decisions: in memory, journalled -------------------------------------------------------------
 
@@ -205,14 +208,32 @@ class MirroredSqliteStorage:
         if self._flushing is None and not self._closed:
             self._flushing = asyncio.get_running_loop().create_task(self._flush())
 
-    async def _flush(self) -> None:
-        """Replay the journal into the file in one transaction; reload the mirror if another writer changed it."""
-        batch, self._journal = self._journal, []
+    async def _flush(self, everything: bool = False) -> None:
+        """Replay the journal into the file in one transaction; reload the mirror if another writer changed it.
+        Young open reservations wait for a later flush unless `everything` (at close)."""
+        batch = self._journal
+        now = self._clock()
+        finished = {e[1] for e in batch if e[0] in ("settle", "release")}
+        young = [
+            e
+            for e in batch
+            if e[0] == "reserve" and e[1] not in finished and now - e[-1] < HOLD_AFTER_SECONDS
+        ]
+        if everything:
+            young = []
+        if young:
+            deferred = {id(e) for e in young}
+            ready = [e for e in batch if id(e) not in deferred]
+        else:
+            ready = batch
+        self._journal = young
         try:
             try:
-                snapshot = await self._file._run(lambda conn, now: self._write(conn, now, batch))
+                snapshot, self._written = await self._file._run(
+                    lambda conn, now: self._write(conn, now, ready)
+                )
             except StorageError as e:
-                self._journal[:0] = batch  # kept, in order, for the next attempt
+                self._journal = batch + self._journal[len(young) :]  # kept, in order, for the next attempt
                 if not self._failing:
                     log.warning("SQLite store %s: %d changes not written yet: %s", self._path, len(batch), e)
                 self._failing = True
@@ -225,17 +246,24 @@ class MirroredSqliteStorage:
         finally:
             self._flushing = None
             if not self._closed:
-                delay = self._interval if self._journal else IDLE_CHECK_SECONDS
+                delay = self._interval if len(self._journal) > len(young) else IDLE_CHECK_SECONDS
+                if young:
+                    delay = min(delay, HOLD_AFTER_SECONDS)
                 self._timer = asyncio.get_running_loop().call_later(delay, self._start_flush)
 
-    def _write(self, conn: sqlite3.Connection, now: float, batch: list[Entry]) -> Snapshot | None:
-        """On the worker thread, inside one transaction."""
-        _replay(conn, self._prefix, batch)
+    def _write(
+        self, conn: sqlite3.Connection, now: float, batch: list[Entry]
+    ) -> tuple[Snapshot | None, set[str]]:
+        """On the worker thread, inside one transaction: the snapshot if another writer changed the file, and
+        the reservation ids with holds in the file once this commits."""
+        written = set(self._written)
+        _Replay(self._prefix, written).run(conn, batch)
         version = ops.data_version(conn)
         if version == self._version:
-            return None
+            return None, written
         self._version = version
-        return self._read(conn, now)
+        snapshot = self._read(conn, now)
+        return snapshot, {h[1] for h in snapshot.holds}
 
     def _reload(self, snapshot: Snapshot) -> None:
         """Another writer changed the file: take its state, then re-apply what this process decided since."""
@@ -255,40 +283,86 @@ class MirroredSqliteStorage:
         if self._flushing is not None:
             await self._flushing
         if self._journal:
-            self._flushing = asyncio.get_running_loop().create_task(self._flush())
+            self._flushing = asyncio.get_running_loop().create_task(self._flush(everything=True))
             await self._flushing
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             if self._journal:
                 log.warning("SQLite store %s: %d changes lost at close", self._path, len(self._journal))
         self._closed = True
         await self._file.close()
 
 
-def _replay(conn: sqlite3.Connection, prefix: str, batch: list[Entry]) -> None:
-    """Apply journal entries with the statements a direct call runs (decisions are not re-checked). A hold
-    taken and finished within the batch is never written: its settle or release is enough."""
-    finished = {e[1] for e in batch if e[0] in ("settle", "release")}
-    for entry in batch:
-        op = entry[0]
-        if op == "reserve":
-            _, rid, counters, nanos, tokens, hold, now = entry
-            if rid not in finished:
-                ops.reserve(conn, prefix, rid, counters, (nanos, tokens), now + hold, now, check=False)
-        elif op == "settle":
-            _, rid, counters, nanos, tokens, now = entry
-            ops.settle(conn, prefix, rid, counters, (nanos, tokens), now)
-        elif op == "release":
-            _, rid, counters, now = entry
-            ops.release(conn, prefix, rid, counters, now)
-        elif op == "hit":
-            _, buckets, now = entry
-            ops.record_hit(conn, prefix, buckets, now)
-        elif op == "correct":
-            _, key, window, stamp, delta, now = entry
-            ops.correct(conn, prefix, key, window, stamp, delta, now)
-        elif op == "reset":
-            ops.reset(conn, prefix, entry[1])
-        else:  # pragma: no cover - entries are built in this module only
-            raise ValueError(f"unknown journal entry {op!r}")
+class _Replay:
+    """Journal entries turned into few statements: spend summed per counter window, rate-log entries in
+    one insert, and holds written only for reservations still open when they are flushed (see HOLD_AFTER)."""
+
+    def __init__(self, prefix: str, written: set[str]) -> None:
+        self.prefix = prefix
+        self.written = written  # reservation ids whose holds are in the file
+        self.spend: dict[tuple[str, float | None], list[Any]] = {}
+        self.logged: list[tuple[str, float, int, float]] = []
+        self.totals: dict[str, int] = {}
+        self.dropped: list[tuple[str, str]] = []
+        self.finished: list[tuple[str, float]] = []
+
+    def run(self, conn: sqlite3.Connection, batch: list[Entry]) -> None:
+        finished = {e[1] for e in batch if e[0] in ("settle", "release")}
+        for entry in batch:
+            op = entry[0]
+            if op == "reserve":
+                _, rid, counters, nanos, tokens, hold, now = entry
+                if rid not in finished:
+                    ops.reserve(
+                        conn, self.prefix, rid, counters, (nanos, tokens), now + hold, now, check=False
+                    )
+                    self.written.add(rid)
+            elif op in ("settle", "release"):
+                rid, counters = entry[1], entry[2]
+                self.finished.append((rid, entry[-1] + MIRROR_FINISHED_GRACE_SECONDS))
+                if rid in self.written:
+                    self.written.discard(rid)
+                    self.dropped += [(self.prefix + c.key, rid) for c in counters]
+                if op == "settle":
+                    self._spend(counters, entry[3], entry[4], entry[5])
+            elif op == "hit":
+                _, buckets, now = entry
+                for b in buckets:
+                    self._log(b.key, now, b.cost, b.window_seconds)
+            elif op == "correct":
+                _, key, window, stamp, delta, now = entry
+                if stamp > now - window:
+                    self._log(key, stamp, delta, window)
+            elif op == "reset":
+                self.write(conn)  # what came before the reset is written, then dropped with it
+                ops.reset(conn, self.prefix, entry[1])
+            else:  # pragma: no cover - entries are built in this module only
+                raise ValueError(f"unknown journal entry {op!r}")
+        self.write(conn)
+
+    def _spend(self, counters: Sequence[Counter], nanos: int, tokens: int, now: float) -> None:
+        for c in counters:
+            slot = self.spend.setdefault((self.prefix + c.key, c.expire_at), [0, 0, now])
+            slot[0] += nanos
+            slot[1] += tokens
+            slot[2] = now
+
+    def _log(self, key: str, stamp: float, cost: int, window: float) -> None:
+        full = self.prefix + key
+        self.logged.append((full, stamp, cost, stamp + window))
+        self.totals[full] = self.totals.get(full, 0) + cost
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        if self.finished:
+            ops.mark_finished(conn, self.finished)
+        if self.dropped:
+            ops.drop_holds(conn, self.dropped)
+        if self.spend:
+            ops.add_spend(conn, [(key, n, t, exp, now) for (key, exp), (n, t, now) in self.spend.items()])
+        if self.logged:
+            ops.log_costs(conn, self.logged, self.totals)
+        self.spend, self.logged, self.totals, self.dropped, self.finished = {}, [], {}, [], []
 
 
 def _reapply(mirror: MemoryStorage, entry: Entry) -> None:

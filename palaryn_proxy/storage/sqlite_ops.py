@@ -47,14 +47,14 @@ _STATE = (
     " FROM (SELECT 1) LEFT JOIN counters AS c ON c.key = ?1"
 )
 # Settle adds to a counter, starting it afresh when its window ended (the CASEs read the old row).
-_ADD_SPEND = (
+_ADD_SPEND_ROW = (
     "INSERT INTO counters (key, spent_nanos, spent_tokens, expire_at) VALUES (?1, ?2, ?3, ?4)"
     " ON CONFLICT (key) DO UPDATE SET"
     " spent_nanos = CASE WHEN counters.expire_at <= ?5 THEN ?2 ELSE counters.spent_nanos + ?2 END,"
     " spent_tokens = CASE WHEN counters.expire_at <= ?5 THEN ?3 ELSE counters.spent_tokens + ?3 END,"
     " expire_at = CASE WHEN counters.expire_at <= ?5 THEN ?4 ELSE COALESCE(?4, counters.expire_at) END"
-    " RETURNING spent_nanos, spent_tokens"
 )
+_ADD_SPEND = _ADD_SPEND_ROW + " RETURNING spent_nanos, spent_tokens"
 
 
 def _drop(conn: sqlite3.Connection, key: str) -> None:
@@ -228,10 +228,27 @@ def hit(conn: sqlite3.Connection, prefix: str, buckets: Sequence[Bucket], now: f
     return HitResult(True, 0.0, remaining, now)
 
 
-def record_hit(conn: sqlite3.Connection, prefix: str, buckets: Sequence[Bucket], now: float) -> None:
-    """Log an admitted hit without checking it (replaying a decision already taken elsewhere)."""
-    conn.executemany(_LOG, [(prefix + b.key, now, b.cost, now + b.window_seconds) for b in buckets])
-    conn.executemany(_ADD_TOTAL, [(prefix + b.key, b.cost) for b in buckets])
+def add_spend(conn: sqlite3.Connection, rows: Sequence[tuple[str, int, int, float | None, float]]) -> None:
+    """Add (key, nanos, tokens, expire_at, now) to counters, restarting ended windows, as settle does."""
+    conn.executemany(_ADD_SPEND_ROW, rows)
+
+
+def mark_finished(conn: sqlite3.Connection, rows: Sequence[tuple[str, float]]) -> None:
+    """Record (rid, forget_at) as finished reservations."""
+    conn.executemany("INSERT OR REPLACE INTO finished (rid, forget_at) VALUES (?, ?)", rows)
+
+
+def drop_holds(conn: sqlite3.Connection, pairs: Sequence[tuple[str, str]]) -> None:
+    """Delete the holds named by (key, rid)."""
+    conn.executemany("DELETE FROM holds WHERE key = ? AND rid = ?", pairs)
+
+
+def log_costs(
+    conn: sqlite3.Connection, rows: Sequence[tuple[str, float, int, float]], totals: dict[str, int]
+) -> None:
+    """Append (key, stamp, cost, expire_at) rate-log entries; `totals` is their cost summed per key."""
+    conn.executemany(_LOG, rows)
+    conn.executemany(_ADD_TOTAL, list(totals.items()))
 
 
 def correct(
@@ -280,9 +297,9 @@ def data_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
 
-def snapshot(conn: sqlite3.Connection, prefix: str, now: float, finished_after: float) -> Snapshot:
-    """The live counters, holds and rate-log entries under `prefix`, and reservations finished (their
-    forget-at) later than `finished_after`."""
+def snapshot(conn: sqlite3.Connection, prefix: str, now: float, finished_until: float) -> Snapshot:
+    """The live counters, holds and rate-log entries under `prefix`, and the finished reservations that are
+    forgotten after `now` but by `finished_until` (those a mirror wrote: see backend_sqlite_mirror)."""
     head = (len(prefix), prefix)
     return Snapshot(
         counters=conn.execute(
@@ -296,7 +313,8 @@ def snapshot(conn: sqlite3.Connection, prefix: str, now: float, finished_after: 
             (*head, now, now),
         ).fetchall(),
         finished=conn.execute(
-            "SELECT rid, forget_at FROM finished WHERE forget_at > ?", (finished_after,)
+            "SELECT rid, forget_at FROM finished WHERE forget_at > ? AND forget_at <= ?",
+            (now, finished_until),
         ).fetchall(),
         rate_log=conn.execute(
             "SELECT key, stamp, cost, expire_at FROM rate_log WHERE substr(key, 1, ?) = ? AND expire_at > ?"

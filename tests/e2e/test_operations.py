@@ -124,7 +124,8 @@ def test_shutdown_releases_budget_reservations_and_readyz_drains(proxy_factory, 
     worker = threading.Thread(target=stream)
     worker.start()
     assert wait_for(lambda: result.get("status") == 200)
-    assert budget_status(proxy)[0]["reserved_usd"] > 0  # the worst case is held while the stream runs
+    # The worst case is held while the stream runs; the file gets a hold once it is a second old.
+    assert wait_for(lambda: budget_status(proxy)[0]["reserved_usd"] > 0, timeout=5)
     readyz = f"http://127.0.0.1:{proxy.metrics_port}/readyz"
     proxy.process.send_signal(signal.SIGTERM)
     draining = wait_for(lambda: (r := http_get(readyz))[0] == 503 and r, timeout=1.5, step=0.05)

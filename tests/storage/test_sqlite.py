@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from palaryn_proxy.errors import StorageError
-from palaryn_proxy.storage import Bucket, Counter, CounterState, backend_sqlite, open_storage
+from palaryn_proxy.storage import (
+    Bucket,
+    Counter,
+    CounterState,
+    backend_sqlite,
+    backend_sqlite_mirror,
+    open_storage,
+)
 from palaryn_proxy.storage.backend_sqlite import SqliteStorage
 
 USD = 10**9
@@ -44,7 +51,8 @@ async def test_another_process_sees_what_the_proxy_wrote(tmp_path: Path, query: 
         await store.reserve("settled", [c], 2 * USD, 1, 60)
         await store.settle("settled", [c], USD, 1)
         await store.reserve("open", [c], 3 * USD, 1, 60)
-        await asyncio.sleep(0.1)  # mirrored: written behind within write_behind_ms (20)
+        # mirrored: written behind within write_behind_ms (20); a hold once it is HOLD_AFTER_SECONDS old
+        await asyncio.sleep(0 if query else backend_sqlite_mirror.HOLD_AFTER_SECONDS + 0.2)
         # The proxy keeps running (connection open) while the CLI reads from a separate process.
         out = subprocess.run([sys.executable, "-c", READER, url], capture_output=True, text=True, check=True)
         assert json.loads(out.stdout) == {"spent": USD, "reserved": 3 * USD, "keys": ["budget:day"]}

@@ -157,3 +157,33 @@ async def test_unwritten_changes_are_capped(tmp_path: Path, monkeypatch: pytest.
             await mirror.settle("r3", [Counter("k")], 1, 1)
     finally:
         await mirror.close()
+
+
+async def test_holds_reach_the_file_only_for_calls_still_open_after_hold_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backend_sqlite_mirror, "HOLD_AFTER_SECONDS", 0.3)
+    path = str(tmp_path / "p.db")
+    mirror, file = MirroredSqliteStorage(path, write_behind_ms=10), SqliteStorage(path)
+    day = Counter("day", limit_nanos=10 * USD)
+    inserted: list[str] = []
+    try:
+        await mirror._file._run(lambda conn, now: conn.set_trace_callback(inserted.append))
+        for i in range(20):  # short calls: reserved and settled between two flushes or across one
+            assert (await mirror.reserve(f"short{i}", [day], USD, 1, 60)).ok
+            await asyncio.sleep(0.002)
+            assert (await mirror.settle(f"short{i}", [day], 1000, 1)).applied
+        assert (await mirror.reserve("long", [day], 2 * USD, 5, 60)).ok
+
+        async def long_hold_written() -> bool:
+            return (await file.counter("day")).reserved_nanos == 2 * USD
+
+        await eventually(long_hold_written)
+        assert await file.counter("day") == CounterState(20_000, 20, 2 * USD, 5)
+        assert sum("INSERT OR REPLACE INTO holds" in sql for sql in inserted) == 1  # only the long call's
+        assert (await mirror.settle("long", [day], 3000, 2)).applied
+        await mirror.close()
+        assert await file.counter("day") == CounterState(23_000, 22, 0, 0)
+    finally:
+        await mirror.close()
+        await file.close()
