@@ -22,6 +22,14 @@ _NUMBERS_BETWEEN = re.compile(r"\s*+(?:\[[\s\d,.eE+-]*+)?$")
 _LONG_NUMBER = re.compile(r"(?<![\w.])-?\d{12,19}(?![\w.])")
 _DOC_END = frozenset("}] \t\n\r")  # the last character of a string holding a JSON document
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*+$")
+# In an LLM provider's own answer (keys=False) the values of these keys are the provider's identifiers and
+# enums (ids, object types, model names, stop reasons), never text the model or a user wrote.
+PROVIDER_FIELDS = frozenset(
+    {
+        "id", "object", "model", "system_fingerprint", "finish_reason", "role", "type", "service_tier",
+        "stop_reason", "modelVersion", "finishReason", "responseId", "done_reason", "created_at",
+    }
+)  # fmt: skip
 
 
 def json_strings(text: str) -> Iterator[tuple[int, int, str, bool]]:
@@ -151,8 +159,8 @@ def json_segments(
 ) -> None:
     """Append a segment per string of the JSON document `text` (already validated); recurse into strings
     that hold JSON documents themselves (tool-call arguments), at most `depth` levels. With keys=False the
-    document's own keys get no segment (they still name the values for keyed detectors); nested documents
-    always have theirs scanned."""
+    document's own keys get no segment (they still name the values for keyed detectors), nor do the values
+    of its PROVIDER_FIELDS; nested documents always have both scanned."""
     doc = JsonDoc(text, prefix)
     path_at = doc.path_at
     prev_key: str | None = None
@@ -168,6 +176,8 @@ def json_segments(
                 continue
         else:
             prev_key = None
+            if not keys and key in PROVIDER_FIELDS:
+                continue
         shift = OffsetMap.shift(tok + 1, len(raw))
         inner = (umap, shift, *base) if umap else (shift, *base) if base else (shift,)
         if depth > 0 and un and un[-1] in _DOC_END and _nested(un):

@@ -104,3 +104,36 @@ def test_an_llm_answers_own_keys_are_not_scanned_but_its_values_and_nested_docum
 
     assert found(injection=False, json_keys=False) == ["aws_access_key_id", "generic_password", "github_pat"]
     assert found(injection=False).count("github_pat") == 2  # by default the top-level key is scanned too
+
+
+def test_an_llm_answers_identifier_fields_are_not_scanned_but_the_same_fields_elsewhere_are(
+    scanner: DlpScanner,
+) -> None:
+    token = fake("github_pat")
+    answer: dict[str, object] = {
+        "id": f"chatcmpl {token}",
+        "model": f"gpt-4o-mini {token}",
+        "choices": [
+            {
+                "finish_reason": token,
+                "message": {
+                    "role": "assistant",
+                    "content": "nothing here",
+                    # a document the model wrote: every field of it is its text
+                    "tool_calls": [{"id": "call_1", "function": {"arguments": json.dumps({"id": token})}}],
+                },
+            }
+        ],
+    }
+    body = json.dumps(answer).encode()
+
+    def found(**kw: bool) -> list[str]:
+        result = scanner.scan_response(
+            host="api.openai.com", body=body, content_type="application/json", **kw
+        )
+        return sorted(f.location for f in result.findings if f.type == "github_pat")
+
+    assert found(injection=False, json_keys=False) == [
+        "response.body:$.choices[0].message.tool_calls[0].function.arguments:$.id"
+    ]
+    assert len(found(injection=False)) == 4  # any other JSON answer: the same fields are scanned
