@@ -147,7 +147,10 @@ async def _storage_run(url: str, callers: int, seconds: float) -> tuple[float, f
 def bench_storage(redis_url: str | None) -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
-        urls = [("SQLite", f"sqlite:///{Path(tmp) / 'bench.db'}")]
+        urls = [
+            ("SQLite write-behind (the proxy's default)", f"sqlite:///{Path(tmp) / 'bench.db'}"),
+            ("SQLite write-through", f"sqlite:///{Path(tmp) / 'through.db'}?write_behind_ms=0"),
+        ]
         urls += [("Redis", redis_url)] if redis_url else []
         for name, url in urls:
             for callers in (1, 8):
