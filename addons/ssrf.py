@@ -42,9 +42,8 @@ class SsrfStage:
         self.guard = SsrfGuard(ssrf_config, static_hosts=static)
         self.enabled = self.guard.config.enabled
         self.pins: dict[tuple[str, int], tuple[str, float]] = {}
-        self.dialled: dict[
-            str, tuple[str, int]
-        ] = {}  # server connection id -> the (host, port) it stands for
+        # server connection id -> the (host, port) it stands for
+        self.dialled: dict[str, tuple[str, int]] = {}
         self.tunnels: weakref.WeakKeyDictionary[connection.Client, str] = weakref.WeakKeyDictionary()
 
     def http_connect(self, flow: http.HTTPFlow) -> None:

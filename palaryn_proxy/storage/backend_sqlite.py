@@ -243,6 +243,17 @@ class SqliteStorage:
     async def ping(self) -> None:
         await self._run(lambda conn, now: conn.execute("SELECT 1").fetchone(), write=False)
 
+    def read_now[R](self, fn: Callable[[sqlite3.Connection, float], R]) -> R:
+        """Run `fn` on the connection in the calling thread: for start-up, before any call is queued."""
+        return fn(self._conn, self._clock())
+
+    def shut(self) -> None:
+        """Stop the worker and close the file at once, blocking (a start-up that failed half-way)."""
+        self._closed = True
+        self._calls.put(None)
+        self._worker.join()
+        self._conn.close()
+
     async def close(self) -> None:
         if self._closed:
             return

@@ -55,10 +55,6 @@ MIRROR_FINISHED_GRACE_SECONDS = 120.0
 Entry = tuple[Any, ...]
 
 
-def _now_of(entry: Entry) -> float:
-    return float(entry[-1])
-
-
 def _sync[R](coro: Coroutine[Any, Any, R]) -> R:
     """Run a coroutine that never suspends (every MemoryStorage method) to its result, without a loop."""
     try:
@@ -89,7 +85,6 @@ class MirroredSqliteStorage:
         self._file = SqliteStorage(
             path, key_prefix, clock=clock, synchronous=synchronous, busy_timeout_seconds=busy_timeout_seconds
         )
-        self._now = clock()
         self._mirror = MemoryStorage(
             key_prefix, clock=self._mirror_now, finished_grace_seconds=MIRROR_FINISHED_GRACE_SECONDS
         )
@@ -99,17 +94,15 @@ class MirroredSqliteStorage:
         self._failing = False
         self._closed = False
         try:
-            conn = self._file._conn  # start-up, before the worker has work: read the state in this thread
-            self._version = ops.data_version(conn)
-            snapshot = self._read(conn, self._now)
-            self._mirror.load(snapshot)
-            self._written = {h[1] for h in snapshot.holds}
+            self._version, snapshot = self._file.read_now(
+                lambda conn, now: (ops.data_version(conn), self._read(conn, now))
+            )
         except sqlite3.Error as e:
-            self._file._closed = True
-            self._file._calls.put(None)
-            self._file._worker.join()
-            self._file._conn.close()
+            self._file.shut()
             raise StorageError(f"cannot read SQLite store {path!r}: {e}") from e
+        self._now = clock()
+        self._mirror.load(snapshot)
+        self._written = {h[1] for h in snapshot.holds}  # reservation ids with holds in the file
 
     def _mirror_now(self) -> float:
         return self._now
@@ -217,10 +210,11 @@ class MirroredSqliteStorage:
         young = [
             e
             for e in batch
-            if e[0] == "reserve" and e[1] not in finished and now - e[-1] < HOLD_AFTER_SECONDS
+            if not everything
+            and e[0] == "reserve"
+            and e[1] not in finished
+            and now - e[-1] < HOLD_AFTER_SECONDS
         ]
-        if everything:
-            young = []
         if young:
             deferred = {id(e) for e in young}
             ready = [e for e in batch if id(e) not in deferred]
@@ -230,7 +224,7 @@ class MirroredSqliteStorage:
         try:
             try:
                 snapshot, self._written = await self._file._run(
-                    lambda conn, now: self._write(conn, now, ready)
+                    lambda conn, now: self._write(conn, now, ready, finished)
                 )
             except StorageError as e:
                 self._journal = batch + self._journal[len(young) :]  # kept, in order, for the next attempt
@@ -246,18 +240,19 @@ class MirroredSqliteStorage:
         finally:
             self._flushing = None
             if not self._closed:
-                delay = self._interval if len(self._journal) > len(young) else IDLE_CHECK_SECONDS
-                if young:
-                    delay = min(delay, HOLD_AFTER_SECONDS)
+                if len(self._journal) > len(young):  # decisions to write
+                    delay = self._interval
+                else:  # at most young holds: write them when they are old enough, else look for other writers
+                    delay = HOLD_AFTER_SECONDS if young else IDLE_CHECK_SECONDS
                 self._timer = asyncio.get_running_loop().call_later(delay, self._start_flush)
 
     def _write(
-        self, conn: sqlite3.Connection, now: float, batch: list[Entry]
+        self, conn: sqlite3.Connection, now: float, batch: list[Entry], finished: set[str]
     ) -> tuple[Snapshot | None, set[str]]:
         """On the worker thread, inside one transaction: the snapshot if another writer changed the file, and
         the reservation ids with holds in the file once this commits."""
         written = set(self._written)
-        _Replay(self._prefix, written).run(conn, batch)
+        _Replay(self._prefix, written).run(conn, batch, finished)
         version = ops.data_version(conn)
         if version == self._version:
             return None, written
@@ -270,7 +265,7 @@ class MirroredSqliteStorage:
         self._mirror.load(snapshot)
         saved = self._now
         for entry in self._journal:
-            self._now = _now_of(entry)
+            self._now = entry[-1]
             _reapply(self._mirror, entry)
         self._now = saved
 
@@ -307,8 +302,8 @@ class _Replay:
         self.dropped: list[tuple[str, str]] = []
         self.finished: list[tuple[str, float]] = []
 
-    def run(self, conn: sqlite3.Connection, batch: list[Entry]) -> None:
-        finished = {e[1] for e in batch if e[0] in ("settle", "release")}
+    def run(self, conn: sqlite3.Connection, batch: list[Entry], finished: set[str]) -> None:
+        """`finished`: the reservation ids the batch settles or releases."""
         for entry in batch:
             op = entry[0]
             if op == "reserve":
