@@ -3,6 +3,8 @@
 Alerts go to the audit record (`anomalies`), `palaryn_anomalies_total`, the reasons and the optional webhook.
 `flag` adds X-Palaryn-Anomaly; `block` answers 429. A block raised by a response (token or cost spikes,
 errors, latency) cannot take back that response: it refuses the entity's next requests for a while.
+A workspace- or tool-level alert that one actor explains (detector.BLAME_SHARE) blocks that actor only:
+its neighbours in the workspace, or other callers of the tool, keep going.
 """
 
 from __future__ import annotations
@@ -85,7 +87,12 @@ class AnomalyStage:
             request_bytes=len(body),
             now=now,
         )
-        block = next((a for a in alerts if a.action is Action.BLOCK), held)
+        blocks = [a for a in alerts if a.action is Action.BLOCK]
+        for alert in blocks:
+            if alert.attributed_to is not None:
+                self._hold(alert, now)  # the blamed actor's next requests, whoever sent this one
+        mine = [a for a in blocks if a.attributed_to in (None, state.identity.actor)]
+        block = mine[0] if mine else held
         self._record(state, alerts, block)
         if block is None:
             return
@@ -170,7 +177,7 @@ class AnomalyStage:
         refuse(flow, verdict, "anomaly_detected")
 
     def _retry_after(self, alert: Alert, now: float) -> int:
-        held = self.holds.get(alert.entity)
+        held = self.holds.get(alert.target)
         if held is not None and held[1] is alert:
             return max(1, math.ceil(held[0] - now))
         if alert.type in _RATE_TYPES:
@@ -181,10 +188,10 @@ class AnomalyStage:
         return BLOCK_SECONDS
 
     def _hold(self, alert: Alert, now: float) -> None:
-        """Refuse the alert's entity until its window has passed (the response itself already went out)."""
+        """Refuse the alert's target (its entity, or the actor it is blamed on) until its window has passed."""
         holds = self.holds
-        holds.pop(alert.entity, None)
-        holds[alert.entity] = (now + self._retry_after(alert, now), alert)
+        holds.pop(alert.target, None)
+        holds[alert.target] = (now + self._retry_after(alert, now), alert)
         while len(holds) > self.config.max_entities:
             del holds[next(iter(holds))]
 

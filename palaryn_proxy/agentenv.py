@@ -38,6 +38,7 @@ def agent_environment(config: Config, actor: str | None = None, token: str | Non
     for name in ("HTTPS_PROXY", "HTTP_PROXY"):
         env[name] = env[name.lower()] = url
     env["NO_PROXY"] = env["no_proxy"] = NO_PROXY
+    env["NODE_USE_ENV_PROXY"] = "1"  # Node >= 24's built-in fetch ignores the proxy variables without it
     for name in CA_VARIABLES:
         env[name] = cert
     return env

@@ -7,6 +7,7 @@ and validated by their stage's own parser, which `load_config` runs too, so `con
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import os
 from collections.abc import Callable, Mapping
@@ -77,7 +78,27 @@ KEYS: tuple[Key, ...] = (
     Key("certs_dir", str, "./certs", "Where the proxy CA lives (created on first use).", env=True),
     Key("audit_log", str, "./audit.jsonl", "The JSONL audit log (hash-chained).", env=True),
     Key("audit_max_bytes", int, 100 * 1024 * 1024, "Rotate the audit log when it grows past this size."),
-    Key("audit_fsync", bool, False, "fsync the audit log after every batch of records (slower, durable)."),
+    Key(
+        "audit_fsync", bool, False, "fsync the audit log after every batch of records (same as audit.fsync)."
+    ),
+    Key(
+        "audit",
+        dict,
+        {},
+        "Audit durability: {durability: batched | acknowledged, fsync: false}.",
+    ),
+    Key(
+        "client_timeouts",
+        dict,
+        {},
+        "Deadlines for slow clients, answered 408: {header_seconds: 30, body_seconds: 120}.",
+    ),
+    Key(
+        "max_decoded_bytes",
+        (int, type(None)),
+        None,
+        "Cap on a body's decoded size (all content encodings); null: 4 x dlp.max_scan_bytes.",
+    ),
     Key(
         "metrics_listen",
         str,
@@ -189,6 +210,7 @@ CHOICES = {  # keys whose value is one of a few words
     "deny_streamed_tool_calls": ("cut", "flag"),
 }
 DEFAULT_FAIL_OPEN = {"usage": True, "anomaly": True}
+DEFAULT_MAX_SCAN_BYTES = 4 << 20  # dlp.max_scan_bytes (declared with the dlp section)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +237,25 @@ class IdentityConfig:
     client_map: tuple[ClientMapEntry, ...] = ()
 
 
+class AuditDurability(enum.StrEnum):
+    BATCHED = "batched"  # records reach the file within audit BATCH_SECONDS of the flow's end
+    ACKNOWLEDGED = "acknowledged"  # a response is released only once its record is written
+
+
+@dataclass(frozen=True, slots=True)
+class AuditOptions:
+    durability: AuditDurability = AuditDurability.BATCHED
+    fsync: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ClientTimeouts:
+    header_seconds: float = (
+        30.0  # from the connection's first byte (or the previous request) to the headers' end
+    )
+    body_seconds: float = 120.0  # from the end of the headers to the end of the request body
+
+
 @dataclass(frozen=True)
 class Config:
     """The validated configuration; `values` holds every declared key, sections stay plain data."""
@@ -222,6 +263,8 @@ class Config:
     values: dict[str, Any]
     source: Path | None = None
     identity: IdentityConfig = field(default_factory=IdentityConfig)
+    audit_options: AuditOptions = field(default_factory=AuditOptions)
+    client_timeout: ClientTimeouts = field(default_factory=ClientTimeouts)
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -239,6 +282,14 @@ class Config:
 
     def stage_fails_open(self, stage: str) -> bool:
         return bool(self.values["fail_open"].get(stage, DEFAULT_FAIL_OPEN.get(stage, False)))
+
+    @property
+    def decoded_cap(self) -> int:
+        """The most bytes any body may decode to (`max_decoded_bytes`, else 4 x dlp.max_scan_bytes)."""
+        explicit = self.values["max_decoded_bytes"]
+        if explicit is not None:
+            return int(explicit)
+        return 4 * int(self.values["dlp"].get("max_scan_bytes", DEFAULT_MAX_SCAN_BYTES))
 
     @property
     def ca_cert_file(self) -> Path:
@@ -322,10 +373,7 @@ def _validate_values(values: dict[str, Any], where: Callable[[str], str]) -> Non
         for item in values[name]:
             if not isinstance(item, str) or not item:
                 raise ConfigError(f"{where(name)}: every item of `{name}` must be a non-empty string")
-    if values["upstream_timeout"] <= 0:
-        raise ConfigError(
-            f"{where('upstream_timeout')}: `upstream_timeout` must be a positive number of seconds"
-        )
+    _validate_limits(values, where)
     for host, target in values["resolve_overrides"].items():
         try:
             _hostport(str(target))
@@ -333,6 +381,52 @@ def _validate_values(values: dict[str, Any], where: Callable[[str], str]) -> Non
             raise ConfigError(
                 f"{where('resolve_overrides')}: `resolve_overrides.{host}` must be IP:PORT, got {target!r}"
             ) from None
+
+
+def _validate_limits(values: dict[str, Any], where: Callable[[str], str]) -> None:
+    if values["max_decoded_bytes"] is not None and values["max_decoded_bytes"] < 1024:
+        raise ConfigError(
+            f"{where('max_decoded_bytes')}: `max_decoded_bytes` must be at least 1024 bytes, or null "
+            "for 4 x dlp.max_scan_bytes"
+        )
+    if values["upstream_timeout"] <= 0:
+        raise ConfigError(
+            f"{where('upstream_timeout')}: `upstream_timeout` must be a positive number of seconds"
+        )
+
+
+def _known(section: str, raw: Mapping[str, Any], known: tuple[str, ...]) -> None:
+    for k in raw:
+        if k not in known:
+            raise ConfigError(f"`{section}.{k}` is not a known key; known keys: {', '.join(known)}")
+
+
+def parse_audit_options(raw: Mapping[str, Any], legacy_fsync: bool = False) -> AuditOptions:
+    """Validate the `audit` section (`audit_fsync: true` is the older spelling of `audit.fsync`)."""
+    _known("audit", raw, ("durability", "fsync"))
+    durability = raw.get("durability", AuditDurability.BATCHED.value)
+    if durability not in [d.value for d in AuditDurability]:
+        raise ConfigError(
+            f"`audit.durability` must be batched or acknowledged, got {durability!r} "
+            "(acknowledged: no response before its audit record is written)"
+        )
+    fsync = raw.get("fsync", False)
+    if not isinstance(fsync, bool):
+        raise ConfigError(f"`audit.fsync` must be true or false, got {fsync!r}")
+    return AuditOptions(AuditDurability(durability), fsync or legacy_fsync)
+
+
+def parse_client_timeouts(raw: Mapping[str, Any]) -> ClientTimeouts:
+    """Validate the `client_timeouts` section: positive seconds."""
+    _known("client_timeouts", raw, ("header_seconds", "body_seconds"))
+    d = ClientTimeouts()
+    out = {}
+    for name in ("header_seconds", "body_seconds"):
+        value = raw.get(name, getattr(d, name))
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(f"`client_timeouts.{name}` must be a positive number of seconds, got {value!r}")
+        out[name] = float(value)
+    return ClientTimeouts(**out)
 
 
 def parse_identity(raw: Mapping[str, Any]) -> IdentityConfig:
@@ -425,7 +519,21 @@ def load_config(
         identity = parse_identity(values["identity"])
     except ConfigError as exc:
         raise ConfigError(f"{where('identity')}: {exc}") from None
-    config = Config(values=values, source=source, identity=identity)
+    try:
+        audit_options = parse_audit_options(values["audit"], values["audit_fsync"])
+    except ConfigError as exc:
+        raise ConfigError(f"{where('audit')}: {exc}") from None
+    try:
+        client_timeout = parse_client_timeouts(values["client_timeouts"])
+    except ConfigError as exc:
+        raise ConfigError(f"{where('client_timeouts')}: {exc}") from None
+    config = Config(
+        values=values,
+        source=source,
+        identity=identity,
+        audit_options=audit_options,
+        client_timeout=client_timeout,
+    )
     from palaryn_proxy import sections  # the stages' own parsers; imported late, they import this module
 
     sections.validate(config)

@@ -42,7 +42,13 @@ def apply(runtime: Any, new: Config) -> ReloadResult:
     applied = tuple(k for k in changed if k in RELOADABLE)
     later = tuple(k for k in changed if k not in RELOADABLE and k not in FROM_FLAGS)
     values = {**old.values, **{k: new.values[k] for k in RELOADABLE}}
-    merged = Config(values=values, source=new.source, identity=new.identity)
+    merged = Config(
+        values=values,
+        source=new.source,
+        identity=new.identity,
+        audit_options=old.audit_options,  # audit and client_timeouts take effect on restart
+        client_timeout=old.client_timeout,
+    )
     identity = IdentityResolver(merged.identity)
     block = HostMatcher(merged.block_domains)
     passthrough = HostMatcher(merged.passthrough_hosts)

@@ -35,6 +35,7 @@ class Row:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     estimated: int = 0
+    refused: int = 0  # answered by the proxy itself (denied, over budget, ...): nothing reached the provider
     unpriced: int = 0
     cost_usd: Decimal = field(default_factory=Decimal)
 
@@ -52,7 +53,9 @@ class Row:
             if isinstance(value, int):
                 setattr(self, name, getattr(self, name) + value)
         self.estimated += bool(usage.get("estimated"))
-        if record.get("cost_usd") is None:
+        if is_refused(record):
+            self.refused += 1
+        elif record.get("cost_usd") is None:
             self.unpriced += 1
         else:
             self.cost_usd += Decimal(str(record["cost_usd"]))
@@ -61,6 +64,11 @@ class Row:
         out = dict(vars(self))
         out["cost_usd"] = str(self.cost_usd)
         return out
+
+
+def is_refused(record: dict[str, Any]) -> bool:
+    """A call the proxy refused before the provider saw it: a refusing decision and no usage at all."""
+    return record.get("decision") not in ("allow", "redact") and not record.get("usage")
 
 
 def aggregate(records: Iterable[dict[str, Any]], by: str, since: datetime | None) -> list[Row]:
@@ -78,7 +86,17 @@ def aggregate(records: Iterable[dict[str, Any]], by: str, since: datetime | None
 
 
 def render_table(rows: list[Row], by: str) -> str:
-    header = (by, "requests", "input", "output", "cache_read", "cache_write", "reasoning", "cost_usd")
+    header = (
+        by,
+        "requests",
+        "refused",
+        "input",
+        "output",
+        "cache_read",
+        "cache_write",
+        "reasoning",
+        "cost_usd",
+    )
     lines = [header]
     total = Row("TOTAL")
     for row in rows:
@@ -86,6 +104,7 @@ def render_table(rows: list[Row], by: str) -> str:
             (
                 row.key,
                 str(row.requests),
+                str(row.refused),
                 str(row.input_tokens),
                 str(row.output_tokens),
                 str(row.cache_read_tokens),
@@ -101,6 +120,7 @@ def render_table(rows: list[Row], by: str) -> str:
             "cache_read_tokens",
             "cache_write_tokens",
             "reasoning_tokens",
+            "refused",
             "unpriced",
             "estimated",
         ):
@@ -110,6 +130,7 @@ def render_table(rows: list[Row], by: str) -> str:
         (
             "TOTAL",
             str(total.requests),
+            str(total.refused),
             str(total.input_tokens),
             str(total.output_tokens),
             str(total.cache_read_tokens),

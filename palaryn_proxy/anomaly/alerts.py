@@ -61,10 +61,18 @@ class Alert:
     message: str
     ts: float
     first: bool = True
+    # The actor a workspace- or tool-level alert is blamed on (see detector.py, "attribution"); None: the
+    # alert is the entity's own (a latency spike of a tool, a spike no single actor explains).
+    attributed_to: str | None = None
+
+    @property
+    def target(self) -> str:
+        """The entity a block holds: the blamed actor, else the alert's own entity."""
+        return f"actor:{self.attributed_to}" if self.attributed_to else self.entity
 
     def to_dict(self) -> dict[str, Any]:
         """The audit record's `anomalies` entry."""
-        return {
+        out = {
             "type": str(self.type),
             "severity": str(self.severity),
             "entity": self.entity,
@@ -76,3 +84,6 @@ class Alert:
             "message": self.message,
             "ts": self.ts,
         }
+        if self.attributed_to is not None:
+            out["attributed_to"] = self.attributed_to
+        return out

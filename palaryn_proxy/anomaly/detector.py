@@ -30,15 +30,20 @@ _CAPABILITY_NAME = {rank: name for name, rank in CAPABILITY_RANK.items()}
 _ESCALATION_SEVERITY = {1: Severity.LOW, 2: Severity.MEDIUM, 3: Severity.HIGH}
 _BYTES_OFFSET = 1.0  # sizes and latencies are compared on a log scale: log(x + offset)
 _LATENCY_OFFSET = 0.001
+# Attribution: a workspace's or tool's request-rate spike is blamed on the actor that sent at least this
+# share of the spiking bucket's requests; a payload-size alert on the flow's actor; a tool's latency spike
+# and a spike no single actor explains stay the entity's own.
+BLAME_SHARE = 0.5
 
 
 class _Call:
     """One request's or response's time coordinates and the alerts raised so far."""
 
-    __slots__ = ("now", "bucket", "slot", "alerts")
+    __slots__ = ("now", "bucket", "slot", "alerts", "actor")
 
-    def __init__(self, now: float, grid: Grid) -> None:
+    def __init__(self, now: float, grid: Grid, actor: str) -> None:
         self.now = now
+        self.actor = actor
         self.bucket = grid.bucket(now)
         self.slot = grid.slot(now)
         self.alerts: list[Alert] = []
@@ -79,8 +84,10 @@ class AnomalyDetector:
         """Observe a request before it goes upstream and return the alerts it raises."""
         if not self.config.enabled:
             return []
-        call = _Call(self._clock() if now is None else now, self._grid)
+        call = _Call(self._clock() if now is None else now, self._grid, actor)
         for kind, name, state in self._entities(actor, tool, workspace):
+            if kind != "actor":
+                state.share_of(call.bucket, actor)
             self._rate(call, state, T.REQUEST_RATE_SPIKE, kind, name, "requests", 1.0)
             if request_bytes > 0:
                 self._size(call, state, kind, name, "request_bytes", request_bytes)
@@ -112,7 +119,7 @@ class AnomalyDetector:
         """Observe an upstream response (status None: no response, e.g. a connection error or timeout)."""
         if not self.config.enabled:
             return []
-        call = _Call(self._clock() if now is None else now, self._grid)
+        call = _Call(self._clock() if now is None else now, self._grid, actor)
         for kind, name, state in self._entities(actor, tool, workspace):
             if response_bytes > 0:
                 self._size(call, state, kind, name, "response_bytes", response_bytes)
@@ -292,7 +299,18 @@ class AnomalyDetector:
     ) -> None:  # fmt: skip
         first = state.first_alert_in(kind, call.bucket) if dedupe else True
         alert = Alert(kind, severity, entity, metric, float(value), None if mean is None else float(mean), z,
-                      self.config.action(kind), message, call.now, first)  # fmt: skip
+                      self.config.action(kind), message, call.now, first, _blame(call, state, kind, entity))  # fmt: skip
         call.alerts.append(alert)
         if first:
             self._history.append(alert)
+
+
+def _blame(call: _Call, state: EntityState, kind: AnomalyType, entity: str) -> str | None:
+    """The actor a workspace- or tool-level alert is attributed to (see BLAME_SHARE), or None."""
+    if entity.startswith("actor:"):
+        return None
+    if kind is T.UNUSUAL_PAYLOAD_SIZE:
+        return call.actor  # this flow's own payload
+    if kind is T.REQUEST_RATE_SPIKE and state.shares is not None:
+        return state.shares.culprit(BLAME_SHARE)
+    return None

@@ -31,6 +31,7 @@ class EntityState:
         "max_capability",
         "off_hours_at",
         "alerted",
+        "shares",
     )
 
     def __init__(self) -> None:
@@ -45,6 +46,14 @@ class EntityState:
         self.max_capability = -1
         self.off_hours_at: float | None = None
         self.alerted: dict[str, int] | None = None  # anomaly type -> the last bucket it alerted in
+        self.shares: ActorShares | None = None  # a workspace's or tool's requests per actor, open bucket
+
+    def share_of(self, bucket: int, actor: str) -> None:
+        """Count one request of `actor` towards this (workspace or tool) entity in `bucket`."""
+        shares = self.shares
+        if shares is None:
+            shares = self.shares = ActorShares()
+        shares.add(bucket, actor)
 
     def first_alert_in(self, kind: str, bucket: int) -> bool:
         """True (and remembered) when `kind` has not alerted for this entity in `bucket` yet."""
@@ -56,6 +65,42 @@ class EntityState:
             return False
         alerted[kind] = bucket
         return True
+
+
+class ActorShares:
+    """Requests per actor in the open rate bucket of one workspace or tool, for blaming its spikes.
+
+    At most MAX_ACTORS actors are counted; a newcomer to a full table replaces the smallest count, which
+    can only under-count the newcomer (never blame an actor for more than it sent)."""
+
+    MAX_ACTORS = 16
+    __slots__ = ("bucket", "counts", "total")
+
+    def __init__(self) -> None:
+        self.bucket = -1
+        self.counts: dict[str, int] = {}
+        self.total = 0
+
+    def add(self, bucket: int, actor: str) -> None:
+        counts = self.counts
+        if bucket != self.bucket:
+            self.bucket, self.total = bucket, 0
+            counts.clear()
+        self.total += 1
+        if actor in counts:
+            counts[actor] += 1
+        elif len(counts) < self.MAX_ACTORS:
+            counts[actor] = 1
+        else:
+            del counts[min(counts, key=counts.__getitem__)]
+            counts[actor] = 1
+
+    def culprit(self, share: float) -> str | None:
+        """The actor that sent at least `share` of the bucket's requests, if one did."""
+        if not self.counts:
+            return None
+        actor = max(self.counts, key=self.counts.__getitem__)
+        return actor if self.counts[actor] >= share * self.total else None
 
 
 class EntityTable:

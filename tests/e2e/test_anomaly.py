@@ -116,6 +116,27 @@ def test_burst_after_steady_baseline_is_blocked_while_another_actor_passes(proxy
     assert cli_anomalies(proxy, "--actor", "calm") == []
 
 
+def test_workspace_spike_one_actor_explains_blocks_that_actor_not_its_neighbour(proxy_factory):
+    """Same workspace, same host: the looper's burst is a workspace and tool spike too, blamed on it."""
+    proxy = proxy_factory({"anomaly": {**FAST, "actions": {"request_rate_spike": "block"}}})
+    with client(proxy, "looper", "ws-shared") as agent, client(proxy, "neighbour", "ws-shared") as other:
+        wait_for_next_second()
+        for i in range(5):
+            for who, tag in ((agent, "a"), (other, "b")):
+                assert who.get(f"https://upstream.test/echo?{tag}={i}").status_code == 200
+            wait_for_next_second()
+        burst = [agent.get(f"https://upstream.test/echo?n={i}") for i in range(20)]
+        beside = [other.get(f"https://upstream.test/echo?m={i}") for i in range(2)]  # its usual pace
+    assert 429 in [r.status_code for r in burst]
+    assert [r.status_code for r in beside] == [200, 200]
+    blocked = proxy.record_for(burst[-1].headers["x-palaryn-request-id"])
+    entities = {a["entity"]: a for a in blocked["anomalies"] if a["type"] == "request_rate_spike"}
+    blamed = [a for a in entities.values() if a.get("attributed_to") == "looper"]
+    assert blamed and {a["entity"] for a in blamed} <= {"workspace:ws-shared", "tool:upstream.test"}
+    neighbour = [r for r in proxy.wait_records(len(proxy.records())) if r["actor"] == "neighbour"]
+    assert [r["decision"] for r in neighbour] == ["allow"] * 7
+
+
 class Receiver:
     """A webhook endpoint on loopback that keeps every JSON body it is sent."""
 

@@ -97,6 +97,16 @@ def test_budget_refuses_with_402_and_sdk_reads_it(proxy_factory, upstream):
     rows = {r["scope_value"]: r for r in budget_status(proxy)}
     assert Decimal(str(rows["agent"]["spent_usd"])) == Decimal(records[0]["cost_usd"])
     assert rows["agent"]["reserved_usd"] == 0 and rows["agent"]["resets_at"]
+    usage = subprocess.run(
+        [str(BIN), "usage", "--config", str(proxy.config_path), "--by", "actor", "--json"],
+        capture_output=True,
+        text=True,
+        env=base_env(),
+        check=True,
+    )
+    by_actor = {row["key"]: row for row in json.loads(usage.stdout)}
+    assert by_actor["agent"]["requests"] == 2 and by_actor["agent"]["refused"] == 1
+    assert by_actor["agent"]["unpriced"] == 0  # the refused call never reached the provider
     reset = subprocess.run(
         [
             str(BIN),

@@ -82,6 +82,8 @@ def test_exec_runs_child_through_proxy_and_returns_its_exit_code(proxy):
     assert any(
         r["actor"] == "exec-agent" and "via=exec" in r["url"] for r in proxy.wait_records(len(records))
     )
+    node = run_cli("exec", *flags, "--", "sh", "-c", "printf %s $NODE_USE_ENV_PROXY")
+    assert node.stdout == "1"  # Node >= 24's fetch follows the proxy variables only with it
     failing = run_cli("exec", *flags, "--", "sh", "-c", "exit 7")
     assert failing.returncode == 7
 
@@ -101,7 +103,9 @@ def test_env_prints_every_variable(proxy):
         "NODE_EXTRA_CA_CERTS",
         "CURL_CA_BUNDLE",
         "GIT_SSL_CAINFO",
+        "NODE_USE_ENV_PROXY",
     } <= names
+    assert "export NODE_USE_ENV_PROXY=1" in out.stdout
     assert f"127.0.0.1:{proxy.port}" in out.stdout
     assert "HTTPS_PROXY" in proxy.banner and str(proxy.ca_file) in proxy.banner
 

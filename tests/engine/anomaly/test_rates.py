@@ -168,3 +168,33 @@ def test_no_token_spike_before_min_samples(make_detector, clock) -> None:
     for _ in range(9):
         llm_minute(det, clock, 2, 1500, Decimal("0.004"))
     assert llm_minute(det, clock, 60, 1500, Decimal("0.004")) == []
+
+
+def test_workspace_spike_is_blamed_on_the_actor_that_sent_most_of_it(make_detector, clock) -> None:
+    det = make_detector(entities=["workspace"])
+    for m in range(40):
+        start = clock.now
+        for actor in ("alice", "bob"):
+            clock.now = start
+            minute_of_requests(det, clock, NOISY_COUNTS[m % len(NOISY_COUNTS)], actor, workspace="team")
+    start = clock.now
+    alerts = minute_of_requests(det, clock, 60, "alice", workspace="team")
+    clock.now = start
+    alerts += minute_of_requests(det, clock, 4, "bob", workspace="team")
+    spikes = of(alerts, AnomalyType.REQUEST_RATE_SPIKE, "workspace:team")
+    assert spikes and {a.attributed_to for a in spikes} == {"alice"}
+    assert spikes[0].target == "actor:alice" and spikes[0].to_dict()["attributed_to"] == "alice"
+
+
+def test_a_spike_no_single_actor_explains_stays_the_workspace_own(make_detector, clock) -> None:
+    det = make_detector(entities=["workspace"])
+    actors = [f"agent-{i}" for i in range(4)]
+    for m in range(40):
+        minute_of_requests(det, clock, NOISY_COUNTS[m % len(NOISY_COUNTS)], actors[m % 4], workspace="team")
+    start = clock.now
+    alerts = []
+    for i in range(80):  # four actors take turns: none sends half
+        clock.now = start + i * 0.75
+        alerts += det.before_request(actor=actors[i % 4], workspace="team", tool="t", url=f"u{i}")
+    spikes = of(alerts, AnomalyType.REQUEST_RATE_SPIKE, "workspace:team")
+    assert spikes and all(a.attributed_to is None and a.target == "workspace:team" for a in spikes)
