@@ -5,7 +5,7 @@
 # result.action  -> "allow" | "redact" | "block"
 
 from .compression import ContentDecodingError, StreamDecoder, decode_body
-from .config import Action, DlpConfig, InjectionAction, Oversize
+from .config import Action, DlpConfig, InjectionAction, OnTimeout, Oversize
 from .model import Finding, InjectionResult, ScanResult
 from .registry import ALL_DETECTORS, GROUPS
 from .scanner import DlpScanner
@@ -21,6 +21,7 @@ __all__ = [
     "Finding",
     "InjectionAction",
     "InjectionResult",
+    "OnTimeout",
     "Oversize",
     "ScanResult",
     "StreamDecoder",

@@ -39,6 +39,13 @@ class Oversize(enum.StrEnum):
     PASS = "pass"  # pass unscanned and flag the flow
 
 
+class OnTimeout(enum.StrEnum):
+    """What happens to a flow whose scan runs past `dlp.scan_timeout_seconds`."""
+
+    BLOCK = "block"  # refuse it (403): nothing unscanned gets through
+    PASS = "pass"  # let it through unscanned, flagged with a `dlp/scan_timeout` reason
+
+
 GROUP_DEFAULTS: Mapping[str, Action] = MappingProxyType({SECRETS: Action.REDACT, PII: Action.LOG})
 
 
@@ -66,6 +73,8 @@ class DlpConfig:
     actions: Mapping[str, Mapping[str, Action]] = field(default_factory=lambda: MappingProxyType({}))
     max_scan_bytes: int = 4 << 20
     oversize: Oversize = Oversize.SCAN_PREFIX
+    scan_timeout_seconds: float = 5.0  # a buffered body's scan runs off the event loop up to this long
+    on_timeout: OnTimeout = OnTimeout.BLOCK
     stream_overlap: int = 256
     clean_cache_chars: int = 8_000_000  # request text remembered as scanned clean (see cleancache.py); 0: off
     bindings: tuple[Binding, ...] = field(default_factory=builtin_bindings)
@@ -173,8 +182,15 @@ def _injection(raw: Mapping[str, Any]) -> InjectionConfig:
     )
 
 
-_DLP_KEYS = ("enabled", "default_action", "actions", "max_scan_bytes", "oversize", "stream_overlap",
-             "clean_cache_chars", "bindings", "decode", "hash_key")  # fmt: skip
+_DLP_KEYS = ("enabled", "default_action", "actions", "max_scan_bytes", "oversize", "scan_timeout_seconds",
+             "on_timeout", "stream_overlap", "clean_cache_chars", "bindings", "decode", "hash_key")  # fmt: skip
+_ON_TIMEOUT_ALIASES = {"pass_and_flag": "pass", "pass-and-flag": "pass", "flag": "pass"}
+
+
+def _seconds(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{key}: expected a positive number of seconds, got {value!r}")
+    return float(value)
 
 
 def parse_config(dlp: Mapping[str, Any], injection: Mapping[str, Any]) -> DlpConfig:
@@ -194,6 +210,14 @@ def parse_config(dlp: Mapping[str, Any], injection: Mapping[str, Any]) -> DlpCon
         actions=_actions(dlp.get("actions", {})),
         max_scan_bytes=_int("dlp.max_scan_bytes", dlp.get("max_scan_bytes", d.max_scan_bytes), 1024),
         oversize=_enum("dlp.oversize", dlp.get("oversize", d.oversize.value), Oversize),
+        scan_timeout_seconds=_seconds(
+            "dlp.scan_timeout_seconds", dlp.get("scan_timeout_seconds", d.scan_timeout_seconds)
+        ),
+        on_timeout=_enum(
+            "dlp.on_timeout",
+            _ON_TIMEOUT_ALIASES.get(str(dlp.get("on_timeout")), dlp.get("on_timeout", d.on_timeout.value)),
+            OnTimeout,
+        ),
         stream_overlap=_int("dlp.stream_overlap", dlp.get("stream_overlap", d.stream_overlap), 64),
         clean_cache_chars=_int("dlp.clean_cache_chars", dlp.get("clean_cache_chars", d.clean_cache_chars), 0),
         bindings=builtin_bindings() + parse_bindings(dlp.get("bindings", []), set(GROUPS)),

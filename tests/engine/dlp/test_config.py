@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from dlp_fakes import fake
 
-from palaryn_proxy.dlp import Action, DlpConfig, DlpScanner, InjectionAction, Oversize
+from palaryn_proxy.dlp import Action, DlpConfig, DlpScanner, InjectionAction, OnTimeout, Oversize
 from palaryn_proxy.errors import ConfigError
 
 
@@ -19,6 +19,8 @@ def test_defaults_without_any_config() -> None:
     assert cfg.action_for("ip_address", "request") == Action.OFF
     assert cfg.injection.action == InjectionAction.FLAG
     assert cfg.oversize == Oversize.SCAN_PREFIX
+    assert cfg.on_timeout == OnTimeout.BLOCK and cfg.scan_timeout_seconds == 5.0
+    assert DlpConfig.from_mapping({"on_timeout": "pass-and-flag"}).on_timeout == OnTimeout.PASS
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.max_scan_bytes = 1  # type: ignore[misc]
     assert "hash_key" not in repr(cfg)
@@ -75,6 +77,8 @@ def test_actions_change_what_a_scan_does() -> None:
         ({"actions": ["email"]}, {}, "dlp.actions"),
         ({"max_scan_bytes": "1MB"}, {}, "dlp.max_scan_bytes"),
         ({"oversize": "truncate"}, {}, "dlp.oversize"),
+        ({"on_timeout": "wait"}, {}, "dlp.on_timeout"),
+        ({"scan_timeout_seconds": 0}, {}, "dlp.scan_timeout_seconds"),
         ({"stream_overlap": 8}, {}, "dlp.stream_overlap"),
         ({"decode": {"base64": "yes"}}, {}, "dlp.decode.base64"),
         ({"bindings": [{"types": ["openai_key"], "hosts": ["a.example"]}]}, {}, "dlp.bindings[0].types"),
