@@ -1,4 +1,4 @@
-"""Helpers every stage shares: the flow's FlowState, refusing a flow, and fail-closed hook guards."""
+"""Helpers every stage shares: the flow's FlowState, its decoded bodies, refusing a flow, fail-closed hook guards."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 from mitmproxy import http
 
 from palaryn_proxy import refusals
+from palaryn_proxy.dlp.compression import decode_body
 from palaryn_proxy.runtime import Runtime
-from palaryn_proxy.types import Decision, FlowState, Reason, Verdict
+from palaryn_proxy.types import Decision, DecodedBody, FlowState, Reason, Verdict
 
 log = logging.getLogger("palaryn")
 STATE_KEY = "palaryn"
@@ -34,16 +35,50 @@ def header[D](message: http.Message, name: bytes, default: D = "") -> str | D:  
     return default
 
 
-def decoded(message: http.Message) -> bytes | None:
-    """The decoded body (None or b"" when empty): the raw bytes when nothing is encoded, else mitmproxy's
-    lenient decoding (which caches the last result)."""
-    raw = message.raw_content
-    if not raw:
-        return raw
-    encoding = header(message, b"content-encoding")
-    if not encoding or encoding.strip().lower() == "identity":
-        return raw
-    return message.get_content(strict=False)
+def content_encoding(message: http.Message) -> str:
+    """Every Content-Encoding field, joined: two `gzip` lines mean `gzip, gzip`."""
+    return ", ".join(
+        v.decode("latin-1") for k, v in message.headers.fields if k.lower() == b"content-encoding"
+    )
+
+
+def body(message: http.Message, state: FlowState | None, cap: int) -> DecodedBody:
+    """The message's body with every Content-Encoding undone: decoded once per body (the stages share it
+    through FlowState), leniently, and never past `cap` bytes while it inflates (then a prefix)."""
+    raw = message.raw_content or b""
+    encoding = content_encoding(message) if raw else ""
+    request = isinstance(message, http.Request)
+    cached = (state.request_body if request else state.response_body) if state is not None else None
+    if cached is not None and cached.raw is raw and cached.encoding == encoding:
+        return cached
+    got = decode_body(raw, encoding, cap)
+    if state is not None:
+        _remember(state, request, got)
+    return got
+
+
+def decoded(message: http.Message, state: FlowState | None, cap: int) -> bytes | None:
+    """The decoded body for stages that read it (None or b"" when empty): see `body`; a prefix when it
+    decodes past `cap`, the bytes as sent when it does not decode. Rewrite a body only when it is whole."""
+    if not message.raw_content:
+        return message.raw_content
+    return body(message, state, cap).data
+
+
+def replace_body(message: http.Message, state: FlowState | None, data: bytes) -> None:
+    """Set the decoded body (mitmproxy re-encodes it with the message's Content-Encoding, or drops an
+    encoding it cannot write) and remember it as decoded, so later stages do not decode it again."""
+    message.content = data
+    if state is not None:
+        raw = message.raw_content or b""
+        _remember(state, isinstance(message, http.Request), DecodedBody(raw, content_encoding(message), data))
+
+
+def _remember(state: FlowState, request: bool, got: DecodedBody) -> None:
+    if request:
+        state.request_body = got
+    else:
+        state.response_body = got
 
 
 def answered(flow: http.HTTPFlow) -> bool:

@@ -35,5 +35,5 @@ class ClassifyStage:
         state = state_of(flow)
         if state is None or state.kind is Kind.LLM:
             return
-        body = decoded(flow.request) or None
+        body = decoded(flow.request, state, self.runtime.config.decoded_cap) or None
         state.kind, state.tool = classify(False, body, header(flow.request, b"content-type"))

@@ -5,25 +5,39 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mitmproxy import http
 
-from palaryn_proxy.addons._flow import PROXY_ANSWERED, answered, decoded, guarded, header, refuse, state_of
+from palaryn_proxy.addons._flow import (
+    PROXY_ANSWERED,
+    answered,
+    body,
+    content_encoding,
+    guarded,
+    header,
+    refuse,
+    replace_body,
+    state_of,
+)
 from palaryn_proxy.addons.usage import TAP, one_chunk, parse_llm_request
 from palaryn_proxy.dlp import (
     ContentDecodingError,
     DlpConfig,
     DlpScanner,
+    OnTimeout,
     ScanResult,
     StreamDecoder,
     StreamScanner,
 )
+from palaryn_proxy.dlp.decoded import BodyPlan, plan_body
 from palaryn_proxy.refusals import stream_error_event
 from palaryn_proxy.runtime import Runtime
-from palaryn_proxy.types import Decision, FlowState, Kind, Reason, Verdict
+from palaryn_proxy.types import Decision, DecodedBody, FlowState, Kind, Reason, Verdict
 
 THREAD_SCAN_BYTES = 64 * 1024  # bigger bodies are scanned in a worker thread, off the event loop
+SCAN_THREADS = 2  # scans waiting for a thread count against their deadline too
 WARNING_HEADER = "X-Palaryn-Warning"
 STREAM = "dlp_stream"
 
@@ -32,6 +46,10 @@ class DlpStage:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
         self.scanner = DlpScanner(DlpConfig.from_mapping(runtime.config.dlp, runtime.config.injection))
+        self.pool = ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="palaryn-dlp")
+
+    def done(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
     @guarded("dlp")
     async def request(self, flow: http.HTTPFlow) -> None:
@@ -39,25 +57,33 @@ class DlpStage:
         if state is None or answered(flow):
             return
         req = flow.request
-        body = decoded(req) or None
-        result = await _off_loop(
-            len(body or b""),
+        plan = self._plan(flow, state, body(req, state, self.runtime.config.decoded_cap), "request")
+        if plan is None:
+            return
+        result = await self._scan(
+            flow,
+            state,
+            len(plan.scan or b""),
             lambda: self.scanner.scan_request(
                 host=state.host,
                 method=req.method,
                 path_and_query=req.path,
                 headers=list(req.headers.items(multi=True)),
-                body=body,
+                body=plan.scan,
                 content_type=header(req, b"content-type") or None,
             ),
         )
+        if result is None:
+            return
         self._record(state, result)
         if result.blocked:
             refuse(flow, Verdict(Decision.DENY, result.block_reason, status=403), "dlp_blocked")
             return
+        if _unredactable(flow, plan, result):
+            return
         if result.action == "redact":
             if result.redacted_body is not None:
-                req.content = result.redacted_body  # re-encoded with the request's Content-Encoding
+                replace_body(req, state, result.redacted_body)  # re-encoded with its Content-Encoding
             if result.redacted_path_and_query is not None:
                 req.path = result.redacted_path_and_query
             if result.redacted_headers is not None:
@@ -65,7 +91,7 @@ class DlpStage:
                 for name, value in result.redacted_headers:
                     req.headers.add(name, value)
             if state.kind is Kind.LLM:
-                parse_llm_request(flow, state)
+                parse_llm_request(flow, state, self.runtime.config.decoded_cap)
 
     @guarded("dlp")
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -75,9 +101,10 @@ class DlpStage:
         if state is None or resp is None or state.extra.get(PROXY_ANSWERED) or not callable(resp.stream):
             return
         try:
-            decoder = StreamDecoder(header(resp, b"content-encoding"))
-        except ContentDecodingError:
-            return  # an encoding we cannot read: bytes pass as they are, the body is not scanned
+            decoder = StreamDecoder(content_encoding(resp), self.runtime.config.decoded_cap)
+        except ContentDecodingError as exc:  # bytes pass as they are, the body is not scanned
+            state.note(Reason("dlp", "undecodable_stream", f"response stream not scanned: {exc}"))
+            return
         scanner = self.scanner.stream_scanner(
             direction="response", content_type=header(resp, b"content-type") or None, host=state.host
         )
@@ -98,26 +125,74 @@ class DlpStage:
             return
         if resp.stream or not resp.raw_content:
             return
-        body = decoded(resp)
-        result = await _off_loop(
-            len(body or b""),
+        plan = self._plan(flow, state, body(resp, state, self.runtime.config.decoded_cap), "response")
+        if plan is None:
+            return
+        result = await self._scan(
+            flow,
+            state,
+            len(plan.scan or b""),
             lambda: self.scanner.scan_response(
                 host=state.host,
                 headers=list(resp.headers.items(multi=True)),
-                body=body,
+                body=plan.scan,
                 content_type=header(resp, b"content-type") or None,
                 injection=state.kind is not Kind.LLM,
                 json_keys=state.kind is not Kind.LLM,
             ),
         )
+        if result is None:
+            return
         self._record(state, result)
         if result.blocked:
             refuse(flow, Verdict(Decision.DENY, result.block_reason, status=403), "dlp_blocked")
             return
+        if _unredactable(flow, plan, result):
+            return
         if result.action == "redact" and result.redacted_body is not None:
-            resp.content = result.redacted_body
+            replace_body(resp, state, result.redacted_body)
         if result.warning_header:
             resp.headers[WARNING_HEADER] = result.warning_header
+
+    async def _scan(
+        self, flow: http.HTTPFlow, state: FlowState, size: int, scan: Callable[[], ScanResult]
+    ) -> ScanResult | None:
+        """Scan a small body on the loop, a bigger one in a worker thread up to `dlp.scan_timeout_seconds`.
+
+        Past the deadline `dlp.on_timeout` applies (403, or pass flagged) and None is returned; a scan
+        still queued is cancelled, a running one finishes in its thread (its work is linear in the body,
+        itself capped by dlp.max_scan_bytes) and its result is dropped."""
+        if size <= THREAD_SCAN_BYTES:
+            return scan()
+        config = self.scanner.config
+        job = asyncio.get_running_loop().run_in_executor(self.pool, scan)
+        try:
+            return await asyncio.wait_for(job, config.scan_timeout_seconds)
+        except TimeoutError:
+            pass
+        self.runtime.metrics.dlp_scan_timeouts.labels(
+            "response" if flow.response is not None else "request", str(config.on_timeout)
+        ).inc()
+        what = f"the DLP scan took longer than {config.scan_timeout_seconds:g} s"
+        if config.on_timeout is OnTimeout.BLOCK:
+            refuse(
+                flow, Verdict(Decision.DENY, Reason("dlp", "scan_timeout", what), status=403), "dlp_timeout"
+            )
+        else:
+            state.note(Reason("dlp", "scan_timeout", what + "; passed unscanned (dlp.on_timeout: pass)"))
+        return None
+
+    def _plan(
+        self, flow: http.HTTPFlow, state: FlowState, got: DecodedBody, direction: str
+    ) -> BodyPlan | None:
+        """What to scan of the decoded body (see plan_body); None when the size choice refused the flow."""
+        plan = plan_body(got, self.scanner.config, direction)
+        for note in plan.notes:
+            state.note(note)
+        if plan.block is None:
+            return plan
+        refuse(flow, Verdict(Decision.DENY, plan.block, status=403), "dlp_blocked")
+        return None
 
     def _record(self, state: FlowState, result: ScanResult) -> None:
         self._record_findings(state, result.audit())
@@ -163,13 +238,26 @@ def _filter(
     return stream
 
 
+def _unredactable(flow: http.HTTPFlow, plan: BodyPlan, result: ScanResult) -> bool:
+    """A redaction in the decoded prefix of an oversize body cannot be written back: refuse instead."""
+    if plan.unredactable is None or result.action != "redact" or result.redacted_body is None:
+        return False
+    refuse(flow, Verdict(Decision.DENY, plan.unredactable, status=403), "dlp_blocked")
+    return True
+
+
 def _decode(decoder: StreamDecoder, data: bytes, state: FlowState) -> bytes:
+    """Decode a stream chunk; past max_decoded_bytes the stream ends there (its encoding is already
+    dropped from the headers, so the rest cannot be passed on as sent)."""
+    oversize, problem = decoder.oversize, decoder.problem
     try:
-        return decoder.feed(data) if data else decoder.flush()
+        out = decoder.feed(data) if data else decoder.flush()
     except ContentDecodingError:
         state.note(Reason("dlp", "undecodable_stream", "stream content could not be decoded for scanning"))
         return b""
-
-
-async def _off_loop(size: int, scan: Callable[[], ScanResult]) -> ScanResult:
-    return await asyncio.to_thread(scan) if size > THREAD_SCAN_BYTES else scan()
+    if decoder.oversize and not oversize:
+        cut = "response stream decodes to more than max_decoded_bytes: it ends there"
+        state.note(Reason("dlp", "decoded_oversize", cut))
+    elif decoder.problem and not problem:
+        state.note(Reason("dlp", "decoded_leniently", f"response stream: {decoder.problem}"))
+    return out

@@ -14,7 +14,16 @@ from typing import Any
 
 from mitmproxy import http
 
-from palaryn_proxy.addons._flow import PROXY_ANSWERED, answered, decoded, guarded, header, refuse, state_of
+from palaryn_proxy.addons._flow import (
+    PROXY_ANSWERED,
+    answered,
+    body,
+    guarded,
+    header,
+    refuse,
+    replace_body,
+    state_of,
+)
 from palaryn_proxy.addons.usage import Cut, add_stream_guard, parse_llm_request
 from palaryn_proxy.approvals import Approval, ApprovalBook, new_id
 from palaryn_proxy.audit import mask_url
@@ -85,12 +94,13 @@ class PolicyStage:
         state = state_of(flow)
         if state is None or answered(flow) or not self.engine.packs:
             return
-        body = decoded(flow.request) or b""
+        got = body(flow.request, state, self.runtime.config.decoded_cap)
+        data = got.data
         ctype = header(flow.request, b"content-type")
         ctx = self._context(flow, state)
         state.extra[CONTEXT] = ctx
         contexts = [ctx]
-        mcp = mcp_request(body, ctype) if state.kind is Kind.MCP else None
+        mcp = mcp_request(data, ctype) if state.kind is Kind.MCP else None
         if mcp is not None:  # every call in a batch is judged; one denial denies the batch
             contexts = [replace(ctx, tool=c.policy_tool, capability=c.capability.value) for c in mcp.calls]
         results = [self.engine.evaluate(c) for c in contexts]
@@ -101,9 +111,12 @@ class PolicyStage:
         if result.effect is Effect.DENY:
             refuse(flow, Verdict(Decision.DENY, result.reason, status=403), "policy_denied")
         elif result.effect is Effect.REQUIRE_APPROVAL:
-            await self._hold(flow, state, result, body)
+            await self._hold(
+                flow, state, result, got.raw if got.oversize else data
+            )  # a prefix would match others
         elif result.effect is Effect.TRANSFORM and result.transforms:
-            self._transform(flow, state, result, _json_or_none(body, ctype))  # parsed only when rewritten
+            json_body = None if got.oversize else _json_or_none(data, ctype)  # never rewrite from a prefix
+            self._transform(flow, state, result, json_body)
 
     def _context(self, flow: http.HTTPFlow, state: FlowState) -> PolicyContext:
         """What conditions read (no condition reads headers or the body: they are not copied per request)."""
@@ -131,12 +144,12 @@ class PolicyStage:
         for name, value in headers:
             flow.request.headers.add(name, value)
         if new_body is not json_body and new_body is not None:
-            flow.request.text = json.dumps(new_body, separators=(",", ":"))
+            replace_body(flow.request, state, json.dumps(new_body, separators=(",", ":")).encode())
         state.note(
             Reason("policy", result.rule or "transform", f"transformed by {result.pack}/{result.rule}")
         )
         if state.kind is Kind.LLM:
-            parse_llm_request(flow, state)  # budgets and usage see the rewritten request
+            parse_llm_request(flow, state, self.runtime.config.decoded_cap)  # budgets see the rewrite
 
     # ------------------------------------------------------------------ approvals
 

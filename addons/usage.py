@@ -10,7 +10,16 @@ from typing import Any
 
 from mitmproxy import http
 
-from palaryn_proxy.addons._flow import PROXY_ANSWERED, decoded, guarded, header, state_of
+from palaryn_proxy.addons._flow import (
+    PROXY_ANSWERED,
+    body,
+    content_encoding,
+    decoded,
+    guarded,
+    header,
+    replace_body,
+    state_of,
+)
 from palaryn_proxy.llm import THREAD_ESTIMATE_CHARS, LlmAccountant, estimate_usage, estimation_size
 from palaryn_proxy.providers.base import LLMRequest, StreamParser, content_shape
 from palaryn_proxy.providers.decoding import ContentDecoder
@@ -153,19 +162,23 @@ class UsageStage:
     @guarded("usage")
     def request(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
-        if state is None or flow.response is not None or parse_llm_request(flow, state) is None:
+        cap = self.runtime.config.decoded_cap
+        if state is None or flow.response is not None or parse_llm_request(flow, state, cap) is None:
             return
         parsed: LLMRequest = state.extra[LLM_REQUEST]
-        if self.accountant.force_stream_usage:
-            forced = add_stream_usage_option(parsed, decoded(flow.request) or b"")
+        got = body(flow.request, state, cap)
+        if self.accountant.force_stream_usage and not got.oversize:  # never rewrite from a prefix
+            forced = add_stream_usage_option(parsed, got.data)
             if forced is not None:
-                flow.request.content = forced
+                replace_body(flow.request, state, forced)
 
     @guarded("usage")
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         """Stream every streaming shape (never buffer first); LLM streams also get a usage parser."""
         state = state_of(flow)
         resp = flow.response
+        if state is not None:
+            state.request_body = None  # the request stages are done: do not hold its decoded copy longer
         if state is None or resp is None or state.extra.get(PROXY_ANSWERED):
             return
         ctype = header(resp, b"content-type")
@@ -175,8 +188,8 @@ class UsageStage:
             parser = state.extra["adapter"].stream_parser(req, ctype)
         if parser is None and content_shape(ctype) is None:
             return
-        encoding = header(resp, b"content-encoding")
-        decoder = ContentDecoder(encoding) if parser is not None else None
+        encoding = content_encoding(resp)
+        decoder = ContentDecoder(encoding, self.runtime.config.decoded_cap) if parser is not None else None
         tap = StreamTap(state, parser, decoder, splittable=encoding.strip().lower() in ("", "identity"))
         state.extra[TAP] = tap
         resp.stream = tap
@@ -211,9 +224,9 @@ class UsageStage:
                 self.runtime.metrics.llm_ttft.labels(req.provider).observe(tap.first_token_at - state.started)
         elif flow.response is not None and not flow.response.stream:
             resp = flow.response
-            body = decoded(resp) or b""
+            data = decoded(resp, state, self.runtime.config.decoded_cap) or b""
             result = state.extra["adapter"].parse_response(
-                req, resp.status_code, header(resp, b"content-type"), body
+                req, resp.status_code, header(resp, b"content-type"), data
             )
         else:
             return
@@ -229,15 +242,16 @@ async def _estimate(req: LLMRequest, result: Any) -> Any:
     return estimate_usage(req, result)
 
 
-def parse_llm_request(flow: http.HTTPFlow, state: FlowState) -> LLMRequest | None:
-    """Parse (or, after a policy TRANSFORM rewrote the body, re-parse) the flow's LLM request."""
+def parse_llm_request(flow: http.HTTPFlow, state: FlowState, cap: int) -> LLMRequest | None:
+    """Parse (or, after a policy TRANSFORM rewrote the body, re-parse) the flow's LLM request; the body
+    is decoded at most `cap` bytes far (max_decoded_bytes)."""
     adapter = state.extra.get("adapter")
     if adapter is None:
         return None
     req = flow.request
-    body = decoded(req) or b""
+    data = decoded(req, state, cap) or b""
     parsed = adapter.parse_request(
-        req.method, req.path.split("?", 1)[0], dict(req.query.items()), req.headers, body
+        req.method, req.path.split("?", 1)[0], dict(req.query.items()), req.headers, data
     )
     if parsed is None:
         return None

@@ -118,6 +118,12 @@ class Metrics:
         self.storage_errors = Counter(
             "palaryn_storage_errors", "Storage failures seen by a stage.", ["stage"], registry=self.registry
         )
+        self.dlp_scan_timeouts = Counter(
+            "palaryn_dlp_scan_timeouts",
+            "Buffered bodies whose DLP scan passed dlp.scan_timeout_seconds (then dlp.on_timeout applied).",
+            ["direction", "outcome"],
+            registry=self.registry,
+        )
         self.dlp_findings = Counter(
             "palaryn_dlp_findings",
             "DLP findings by detector type, direction and action.",

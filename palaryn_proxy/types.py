@@ -99,6 +99,18 @@ class Verdict:
         return self.decision not in (Decision.ALLOW, Decision.REDACT)
 
 
+@dataclass(frozen=True, slots=True)
+class DecodedBody:
+    """A message body with its Content-Encoding undone (palaryn_proxy.dlp.compression.decode_body)."""
+
+    raw: bytes = field(repr=False)  # the body as sent, which `data` was decoded from
+    encoding: str  # the Content-Encoding it was decoded by
+    data: bytes = field(repr=False)  # decoded; a prefix when `oversize`; the raw bytes when `undecodable`
+    oversize: bool = False  # decoding stopped at the cap (max_decoded_bytes): the body decodes to more
+    undecodable: bool = False  # nothing decoded: bad data or an unknown encoding
+    problem: str | None = None  # why decoding was lenient (damage, bytes ignored) or failed
+
+
 @dataclass(slots=True)
 class FlowState:
     """Everything the pipeline learns about one flow; stages write here, the audit stage reads it."""
@@ -127,6 +139,8 @@ class FlowState:
     anomalies: list[dict[str, Any]] = field(default_factory=list)
     model_tools: list[str] = field(default_factory=list)  # tools an LLM response asked to call
     blocked_by: str | None = None  # stage name when the proxy answered instead of upstream
+    request_body: DecodedBody | None = None  # decoded once for every stage (addons/_flow.body)
+    response_body: DecodedBody | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # stage-private scratch space, never audited
 
     def refuse(self, verdict: Verdict) -> None:

@@ -1,65 +1,40 @@
-"""Incremental Content-Encoding decoding for streamed bodies (mitmproxy's stream callable sees raw bytes)."""
+"""Incremental Content-Encoding decoding for the usage parsers (mitmproxy's stream callable sees raw bytes)."""
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Callable
+from ..dlp.compression import ContentDecodingError, StreamDecoder, supported
 
-import brotli  # type: ignore[import-untyped,unused-ignore]
-
-try:  # Python 3.14+, else the backport mitmproxy already depends on
-    from compression import zstd  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - depends on the interpreter
-    from backports import zstd  # type: ignore[no-redef,import-not-found,unused-ignore]
-
-_MAX_OUTPUT = 64 << 20  # decoded bytes per stream; beyond this the decoder stops (bomb guard)
+_MAX_OUTPUT = 64 << 20  # decoded bytes per stream when the caller names no cap (max_decoded_bytes)
 
 
 class ContentDecoder:
-    """Decode gzip / deflate / br / zstd / identity chunk by chunk. decode() never raises: corrupt
-    input or an unsupported encoding sets `problem` and yields nothing more (bytes still pass through
-    to the client untouched; only usage parsing is affected)."""
+    """Decode gzip / deflate / br / zstd / identity, stacked too, chunk by chunk (the capped, lenient
+    StreamDecoder). decode() never raises: corrupt input, an unsupported encoding or a stream decoding past
+    `max_output` sets `problem` and yields nothing more (bytes still pass through to the client untouched;
+    only usage parsing is affected)."""
 
-    def __init__(self, content_encoding: str) -> None:
+    def __init__(self, content_encoding: str, max_output: int = _MAX_OUTPUT) -> None:
         self.problem: str | None = None
-        self._total = 0
-        self._step: Callable[[bytes], bytes] | None = None
-        self._raw_fallback = False  # "deflate" is sometimes sent without its zlib header
-        encoding = content_encoding.strip().lower()
-        if encoding in ("", "identity"):
-            self._step = _identity
-        elif encoding in ("gzip", "x-gzip", "deflate"):
-            self._step = zlib.decompressobj(47 if encoding != "deflate" else zlib.MAX_WBITS).decompress
-            self._raw_fallback = encoding == "deflate"
-        elif encoding == "br":
-            self._step = brotli.Decompressor().process
-        elif encoding == "zstd":
-            self._step = zstd.ZstdDecompressor().decompress
-        else:
-            self.problem = f"unsupported content-encoding {encoding!r}"
+        self._d: StreamDecoder | None = None
+        try:
+            self._d = StreamDecoder(content_encoding, max_output)
+        except ContentDecodingError:
+            self.problem = f"unsupported content-encoding {content_encoding.strip().lower()!r}"
 
     @staticmethod
     def supported(content_encoding: str) -> bool:
-        return content_encoding.strip().lower() in ("", "identity", "gzip", "x-gzip", "deflate", "br", "zstd")
+        return supported(content_encoding)
 
     def decode(self, chunk: bytes) -> bytes:
-        if not chunk or self._step is None:
+        if not chunk or self._d is None:
             return b""
         try:
-            out = self._step(chunk)
-        except (zlib.error, brotli.error, zstd.ZstdError, EOFError, ValueError) as exc:
-            if self._raw_fallback and self._total == 0:  # retry as raw deflate
-                self._raw_fallback = False
-                self._step = zlib.decompressobj(-zlib.MAX_WBITS).decompress
-                return self.decode(chunk)
-            self.problem, self._step = f"content decoding failed: {type(exc).__name__}", None
+            out = self._d.feed(chunk)
+        except ContentDecodingError as exc:
+            self.problem, self._d = f"content decoding failed: {exc}", None
             return b""
-        self._total += len(out)
-        if self._total > _MAX_OUTPUT:
-            self.problem, self._step = "decoded stream too large", None
-            return b""
+        if self._d.oversize:
+            self.problem, self._d = "decoded stream too large", None
+        elif self._d.problem and self.problem is None:
+            self.problem = f"content decoding failed: {self._d.problem}"  # what decoded before is kept
         return out
-
-
-def _identity(chunk: bytes) -> bytes:
-    return chunk

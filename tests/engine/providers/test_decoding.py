@@ -68,7 +68,17 @@ def test_corrupt_input_sets_problem_without_raising(encoding: str) -> None:
     assert decoder.decode(b"more") == b""
 
 
-def test_unsupported_encoding() -> None:
-    assert not ContentDecoder.supported("compress")
-    decoder = ContentDecoder("gzip, br")
-    assert decoder.decode(b"abc") == b"" and decoder.problem == "unsupported content-encoding 'gzip, br'"
+def test_unsupported_and_stacked_encodings() -> None:
+    assert not ContentDecoder.supported("compress") and ContentDecoder.supported("gzip, br")
+    decoder = ContentDecoder("gzip, compress")
+    assert (
+        decoder.decode(b"abc") == b"" and decoder.problem == "unsupported content-encoding 'gzip, compress'"
+    )
+    stacked = ContentDecoder("gzip, br")
+    assert stacked.decode(brotli.compress(gzip.compress(BODY))) == BODY and stacked.problem is None
+
+
+def test_stream_past_the_cap_stops_with_a_problem() -> None:
+    decoder = ContentDecoder("gzip", max_output=1 << 16)
+    assert len(decoder.decode(gzip.compress(b"\0" * (1 << 20)))) == 1 << 16
+    assert decoder.problem == "decoded stream too large" and decoder.decode(b"more") == b""
