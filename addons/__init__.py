@@ -17,6 +17,7 @@ def pipeline(runtime: Runtime) -> list[Any]:
     from palaryn_proxy.addons.blocklist import BlocklistStage
     from palaryn_proxy.addons.budget import BudgetStage
     from palaryn_proxy.addons.classify import ClassifyStage
+    from palaryn_proxy.addons.clientguard import ClientGuard
     from palaryn_proxy.addons.dlp import DlpStage
     from palaryn_proxy.addons.identity import IdentityStage
     from palaryn_proxy.addons.policy import PolicyStage
@@ -32,7 +33,8 @@ def pipeline(runtime: Runtime) -> list[Any]:
     runtime.registry = accountant.registry
     policy = PolicyStage(runtime)
     rate = RateLimitStage(runtime, accountant)
-    runtime.stages.update(audit=audit, policy=policy, ratelimit=rate)
+    client_guard = ClientGuard(runtime)  # not a stage: the HTTP guard's recorder (see server.py)
+    runtime.stages.update(audit=audit, policy=policy, ratelimit=rate, client_guard=client_guard)
     # fmt: off
     return [
         IdentityStage(runtime),               # who: 407, actor / workspace / task / tags, request id

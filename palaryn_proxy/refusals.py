@@ -2,7 +2,8 @@
 
 LLM hosts get their provider's own error body so SDKs raise a readable error carrying our message;
 other hosts get a generic JSON error. Status codes: 403 policy / DLP, 429 (+ Retry-After) rate limits,
-402 budgets, 407 proxy auth, 502/504 upstream failures, 500 a failed pipeline stage.
+402 budgets, 407 proxy auth, 502/504 upstream failures, 500 a failed pipeline stage, 400 malformed requests
+and non-HTTP schemes, 408 clients too slow to send their request.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from palaryn_proxy.clienterrors import ClientError
 from palaryn_proxy.types import Decision
 
 REQUEST_ID_HEADER = "X-Palaryn-Request-Id"
@@ -18,6 +20,11 @@ REQUEST_ID_HEADER = "X-Palaryn-Request-Id"
 # the same task: (request id, provider error style, status).
 UPSTREAM_FAILURE: ContextVar[tuple[str, str | None, int] | None] = ContextVar(
     "palaryn_upstream_failure", default=None
+)
+# Set by the client stage in mitmproxy's error hook (or the HTTP guard) for a client error answered right
+# after it in the same task: (request id, provider error style, the error). Read once, by the error page.
+CLIENT_FAILURE: ContextVar[tuple[str, str | None, ClientError] | None] = ContextVar(
+    "palaryn_client_failure", default=None
 )
 DECISION_HEADER = "X-Palaryn-Decision"
 
@@ -45,6 +52,8 @@ _ANTHROPIC_TYPE = {
     Decision.ERROR: "api_error",
 }
 _GEMINI_STATUS = {
+    400: "INVALID_ARGUMENT",
+    408: "DEADLINE_EXCEEDED",
     403: "PERMISSION_DENIED",
     402: "RESOURCE_EXHAUSTED",
     429: "RESOURCE_EXHAUSTED",
@@ -112,6 +121,13 @@ def render(
     if status == 407:
         headers["proxy-authenticate"] = 'Basic realm="palaryn"'
     return Refusal(status, headers, json.dumps(body).encode())
+
+
+def client_error(error: ClientError, request_id: str, style: str | None = None) -> Refusal:
+    """The answer to a malformed, too slow or non-HTTP request (400 / 408); the connection closes after it."""
+    refusal = render(style, error.decision, error.message, error.code, request_id, status=error.status)
+    refusal.headers["connection"] = "close"
+    return refusal
 
 
 def stream_error_event(message: str, code: str) -> bytes:

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from palaryn_proxy import anomaly_store
-from palaryn_proxy.audit import AuditWriter, build_record
+from palaryn_proxy.audit import Ack, AuditWriter, build_record
 from palaryn_proxy.budget import BudgetEngine, parse_budget_config
-from palaryn_proxy.config import Config
+from palaryn_proxy.config import AuditDurability, Config
 from palaryn_proxy.hostmatch import HostMatcher
 from palaryn_proxy.identity import IdentityResolver
 from palaryn_proxy.metrics import Metrics
@@ -50,7 +50,13 @@ class Runtime:
             storage = anomaly_store.open_optional_storage(storage_config)
         audit = None
         if open_audit:
-            audit = AuditWriter(config.audit_log, config.audit_max_bytes, config.audit_fsync)
+            options = config.audit_options
+            audit = AuditWriter(
+                config.audit_log,
+                config.audit_max_bytes,
+                options.fsync,
+                acknowledged=options.durability is AuditDurability.ACKNOWLEDGED,
+            )
         return cls(
             config=config,
             identity=IdentityResolver(config.identity),
@@ -67,15 +73,21 @@ class Runtime:
             else None,
         )
 
-    def finish(self, state: FlowState, duration_s: float) -> None:
-        """Write the flow's one audit record and count it; called exactly once per flow."""
+    def finish(self, state: FlowState, duration_s: float) -> Ack | None:
+        """Write the flow's one audit record and count it; called exactly once per flow. With
+        `audit.durability: acknowledged`, returns the future that says when the record is on disk."""
         record = build_record(state, duration_s * 1000, self.sensitive_query_keys)
+        ack = None
         if self.audit is not None:
-            self.audit.write(record)
+            if self.audit.acknowledged:
+                ack = self.audit.write_acked(record)
+            else:
+                self.audit.write(record)
             self.metrics.audit_records.inc()
         self.metrics.observe_flow(
             state.kind.value, state.decision.value, duration_s, state.identity.actor, state.identity.workspace
         )
+        return ack
 
     def close(self) -> None:
         """Flush and close the audit log (synchronous: safe from any shutdown path)."""

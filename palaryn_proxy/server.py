@@ -17,12 +17,12 @@ import certifi
 from mitmproxy import http, options, version
 from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
-from mitmproxy.net.http import http1
 from mitmproxy.proxy.layers.http import _http1, _http2
 from mitmproxy.proxy.layers.http._http_h2 import BufferedH2Connection
 
-from palaryn_proxy import agentenv, ca, logs, refusals, reload
-from palaryn_proxy.addons import pipeline
+from palaryn_proxy import agentenv, ca, clienterrors, logs, refusals, reload
+from palaryn_proxy.addons import _httpguard, pipeline
+from palaryn_proxy.addons._httpguard import http1_answer
 from palaryn_proxy.addons._pipeline import Pipeline
 from palaryn_proxy.config import Config
 from palaryn_proxy.identity import new_request_id
@@ -46,16 +46,31 @@ def _upstream_refusal(status_code: int, message: str = "") -> refusals.Refusal:
     return refusals.render(style, Decision.ERROR, text, "upstream_error", request_id, status=status)
 
 
-def upstream_error_response(status_code: int, message: str = "") -> bytes:
+def _error_refusal(status_code: int, message: str, last: bool) -> refusals.Refusal:
+    """Any error answer mitmproxy writes: a client's error (400 / 408, recorded by the client stage or the
+    HTTP guard) or the upstream's. `last`: the final call for this answer (HTTP/2 renders it twice)."""
+    client = refusals.CLIENT_FAILURE.get()
+    if client is None and status_code < 500 and refusals.UPSTREAM_FAILURE.get() is None:
+        # A client error no hook recorded (none is known to reach here): answered as one all the same.
+        error = clienterrors.classify(message) or clienterrors.bad_request(message)
+        client = (new_request_id(), None, error)
+        refusals.CLIENT_FAILURE.set(client)
+    if client is None:
+        return _upstream_refusal(status_code, message)
+    if last:
+        refusals.CLIENT_FAILURE.set(None)
+    request_id, style, error = client
+    return refusals.client_error(error, request_id, style)
+
+
+def error_response(status_code: int, message: str = "") -> bytes:
     """The HTTP/1 error answer (mitmproxy's `make_error_response`)."""
-    refusal = _upstream_refusal(status_code, message)
-    response = http.Response.make(refusal.status, refusal.body, {**refusal.headers, "connection": "close"})
-    return http1.assemble_response(response)
+    return http1_answer(_error_refusal(status_code, message, last=True))
 
 
 def _h2_error_body(status_code: int, message: str = "") -> bytes:
-    """The HTTP/2 error answer's body (mitmproxy's `format_error` in its HTTP/2 server)."""
-    return _upstream_refusal(status_code, message).body
+    """The HTTP/2 error answer's body (mitmproxy's `format_error` in its HTTP/2 server), after its headers."""
+    return _error_refusal(status_code, message, last=True).body
 
 
 _H2_ERROR_PAGE_HEADERS = ((b"server", version.MITMPROXY.encode()), (b"content-type", b"text/html"))
@@ -70,7 +85,7 @@ def _h2_send_headers(self: BufferedH2Connection, stream_id: int, headers: Any, *
         and headers[0][0] == b":status"
         and tuple(headers[1:]) == _H2_ERROR_PAGE_HEADERS
     ):
-        refusal = _upstream_refusal(int(headers[0][1]))
+        refusal = _error_refusal(int(headers[0][1]), "", last=False)
         headers = [(b":status", str(refusal.status).encode())] + [
             (k.lower().encode(), str(v).encode())
             for k, v in refusal.headers.items()
@@ -82,10 +97,13 @@ def _h2_send_headers(self: BufferedH2Connection, stream_id: int, headers: Any, *
 _h2_send_headers_original = BufferedH2Connection.send_headers
 
 
-def install_error_page() -> None:
-    _http1.make_error_response = upstream_error_response
+def install_error_page(runtime: Runtime | None = None) -> None:
+    """Every error answer of mitmproxy's as palaryn JSON; with `runtime`, its HTTP servers guarded too."""
+    _http1.make_error_response = error_response
     _http2.format_error = _h2_error_body
     BufferedH2Connection.send_headers = _h2_send_headers  # type: ignore[method-assign]
+    if runtime is not None:  # deadlines, head limits, schemes: addons/_httpguard.py
+        _httpguard.install(runtime.stages["client_guard"])
 
 
 def skip_message_typecheck() -> None:
@@ -205,7 +223,6 @@ async def serve(config: Config, quiet: bool = False) -> int:
             return 1
         metrics_server.start()
 
-    install_error_page()
     skip_message_typecheck()
     opts = options.Options()
     master = Master(opts)
@@ -220,6 +237,7 @@ async def serve(config: Config, quiet: bool = False) -> int:
         errors,
     )
     master.addons.add(Pipeline([*pipeline(runtime), readiness, lifecycle]))
+    install_error_page(runtime)
     opts.update(
         mode=mode_specs(config),
         confdir=str(Path(config.certs_dir).resolve()),

@@ -4,8 +4,9 @@ A proxy that owns its SQLite file does not need a transaction to decide each cal
 state in memory (a `MemoryStorage` loaded from the file at start), decides reserve / settle / release / hit /
 correct / reset there at once, and journals each change. Every `write_behind_ms` the journal is replayed
 into the file in one transaction on the SQLite worker thread, with the same statements a direct call runs,
-so the file always converges to what the process decided. What a crash can lose is the journal: at most
-`write_behind_ms` of spend and rate-limit entries (the audit log batches its writes the same way).
+so the file always converges to what the process decided. What a crash can lose is the journal: the spend
+and rate-limit entries of the last `write_behind_ms` (plus the flush under way), and the holds of calls
+younger than a second, which are written only once they are that old (see HOLD_AFTER_SECONDS).
 
 Other writers (the CLI's `budget reset`, a second process on the same file) are noticed through SQLite's
 `data_version`: after each flush, and once a second while idle, a change by another connection reloads the
@@ -89,9 +90,15 @@ class MirroredSqliteStorage:
             key_prefix, clock=self._mirror_now, finished_grace_seconds=MIRROR_FINISHED_GRACE_SECONDS
         )
         self._journal: list[Entry] = []
+        # The next flush. Every decision but a reservation brings it to within `write_behind_ms`; a lazy one
+        # (young holds only, or the idle check) is a second out. It runs even while a flush is under way:
+        # then the next flush starts as soon as that one ends.
         self._timer: asyncio.TimerHandle | None = None
+        self._lazy = False
+        self._due_during_flush = False
         self._flushing: asyncio.Task[None] | None = None
         self._failing = False
+        self._closing = False  # close() has begun: nothing schedules a flush any more
         self._closed = False
         try:
             self._version, snapshot = self._file.read_now(
@@ -124,8 +131,9 @@ class MirroredSqliteStorage:
         result = _sync(coro)
         if changed(result):
             self._journal.append(entry)
-            if self._timer is None and self._flushing is None:
-                self._timer = asyncio.get_running_loop().call_later(self._interval, self._start_flush)
+            lazy = entry[0] == "reserve"  # a young hold waits to see whether its call ends first
+            if self._timer is None or (self._lazy and not lazy):
+                self._schedule(HOLD_AFTER_SECONDS + self._interval if lazy else self._interval, lazy)
         return result
 
     async def reserve(
@@ -196,9 +204,21 @@ class MirroredSqliteStorage:
 
     # --- writing behind -------------------------------------------------------------------------------
 
+    def _schedule(self, delay: float, lazy: bool) -> None:
+        if self._closing:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(delay, self._start_flush)
+        self._lazy = lazy
+
     def _start_flush(self) -> None:
         self._timer = None
-        if self._flushing is None and not self._closed:
+        if self._closing:
+            return
+        if self._flushing is not None:
+            self._due_during_flush = True
+        else:
             self._flushing = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self, everything: bool = False) -> None:
@@ -239,12 +259,20 @@ class MirroredSqliteStorage:
                 self._reload(snapshot)
         finally:
             self._flushing = None
-            if not self._closed:
-                if len(self._journal) > len(young):  # decisions to write
-                    delay = self._interval
-                else:  # at most young holds: write them when they are old enough, else look for other writers
-                    delay = HOLD_AFTER_SECONDS if young else IDLE_CHECK_SECONDS
-                self._timer = asyncio.get_running_loop().call_later(delay, self._start_flush)
+            self._after_flush(failed=bool(self._failing))
+
+    def _after_flush(self, failed: bool) -> None:
+        """Start the next flush now when its time came during this one; else make sure one is scheduled:
+        a failed write is retried at the interval, young holds and the idle check wait a second."""
+        if self._closing:
+            return
+        if self._due_during_flush:
+            self._due_during_flush = False
+            self._start_flush()
+        elif failed:
+            self._schedule(self._interval, lazy=False)
+        elif self._timer is None:
+            self._schedule(HOLD_AFTER_SECONDS if self._journal else IDLE_CHECK_SECONDS, lazy=True)
 
     def _write(
         self, conn: sqlite3.Connection, now: float, batch: list[Entry], finished: set[str]
@@ -270,8 +298,9 @@ class MirroredSqliteStorage:
         self._now = saved
 
     async def close(self) -> None:
-        if self._closed:
+        if self._closing:
             return
+        self._closing = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -280,9 +309,6 @@ class MirroredSqliteStorage:
         if self._journal:
             self._flushing = asyncio.get_running_loop().create_task(self._flush(everything=True))
             await self._flushing
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
             if self._journal:
                 log.warning("SQLite store %s: %d changes lost at close", self._path, len(self._journal))
         self._closed = True
