@@ -48,7 +48,7 @@ def parse_args() -> argparse.Namespace:
                          "(TREE/palaryn_proxy, with addons/ copied to TREE/palaryn_proxy/addons)")  # fmt: skip
     ap.add_argument("--rss-cap", type=float, default=420, help="seconds the RSS phase may take (default 420)")
     ap.add_argument(
-        "--skip", default="", help="comma-separated parts to skip: chat,upload,sse,ramp,rss,micro"
+        "--skip", default="", help="comma-separated parts to skip: chat,upload,sse,ramp,rss,micro,adversarial,crash"
     )
     return ap.parse_args()
 
@@ -171,6 +171,20 @@ def run_all(
         scenarios.rss(bench, "c", marks, args.rss_cap)
     if "micro" not in skip:
         out["micro"] = run_micro(procs, workdir, args.quick)
+    if "adversarial" not in skip:
+        out["adversarial"] = run_script("adversarial.py", ["--quick"] if args.quick else [])
+    if "crash" not in skip:
+        out["crash"] = run_script("crash.py", ["--kills", "3", "--reps", "2"] if args.quick else [])
+
+
+def run_script(name: str, argv: list[str]) -> str:
+    """A standalone bench script's markdown report (its own processes; the exit code is reported too)."""
+    log(f"{name} {' '.join(argv)}")
+    done = subprocess.run([sys.executable, str(Path(__file__).parent / name), *argv], capture_output=True,
+                          text=True, timeout=1800)  # fmt: skip
+    if done.returncode != 0:
+        return f"{done.stdout}\n\n**{name} exited with {done.returncode}**: {done.stderr[-2000:]}"
+    return done.stdout
 
 
 def main() -> None:
@@ -226,6 +240,10 @@ def write_report(
     ]
     if ramps:
         parts += ["", "## Open SSE streams: probe first-chunk median per level", "", report.ramp_table(ramps)]
+    if out.get("adversarial"):
+        parts += ["", "## Hostile bodies through the DLP engine (bench/adversarial.py)", "", out["adversarial"]]
+    if out.get("crash"):
+        parts += ["", "## What a SIGKILL under load loses (bench/crash.py)", "", out["crash"]]
     if profile:
         parts += ["", "## Profile of (c) under 8-client chat (py-spy)", "", profile]
     parts += ["", "## Environment", "", environment(stages, config_path, started), ""]
