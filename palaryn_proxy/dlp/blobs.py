@@ -7,20 +7,24 @@ import binascii
 import re
 from bisect import bisect_left
 from collections.abc import Iterator
+from functools import cache
 from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from .normalize import fold
 from .offsets import OffsetMap
 from .segment import Segment
-from .shapes import BASE64, runs
+from .shapes import BASE64, MARK, has, runs
 
 if TYPE_CHECKING:
     from .engine import _Batch as Batch
 
-# A run of base64 characters. No lookbehind (it would defeat the regex engine's fast scan): a left-to-right
-# scan starts every match at the beginning of its run anyway.
-BLOB_RE = re.compile(r"[A-Za-z0-9+/_-]{16,1048576}+={0,2}+(?![A-Za-z0-9+/=_-])")
+# Base64 characters, standard and URL-safe. A blob is a maximal run of at least 16 of them, its `=` padding
+# (at most two) and no base64 character or `=` right after.
+B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
+# Characters of one blob: of a longer run only the last MAX_BLOB (from a multiple of 4 from the run's start,
+# so it still decodes) are a blob. Each run is looked at once, so the scan is linear however long it is.
+MAX_BLOB = 1 << 20
 _HEX = re.compile(r"^[0-9a-fA-F]++$")
 
 
@@ -78,26 +82,32 @@ def decode_blob(seg: Segment, start: int, end: int, min_printable: float = 0.95)
     )
 
 
-def blob_matches(text: str, min_length: int) -> Iterator[re.Match[str]]:
-    """BLOB_RE.finditer(text), less matches shorter than min_length, without a regex scan of the whole text.
+def _runs(text: str, n: int) -> Iterator[tuple[int, int]]:
+    """Maximal runs of at least n base64 characters, as character positions."""
+    if text.isascii():
+        yield from runs(text, BASE64, n)  # byte offsets are character positions
+    elif has(text, BASE64, MARK * n):
+        yield from (m.span() for m in _run_re(n).finditer(text))
 
-    A match of min_length holds a run of at least min_length - 2 base64 characters (it may end in `==`),
-    found in the text's BASE64 shape. Base64 characters are ASCII, so in an ASCII text the regex starts at
-    each such run; another text with such a run gets the full scan.
-    """
-    found = runs(text, BASE64, max(16, min_length - 2))
-    if not text.isascii():
-        if next(found, None) is not None:
-            yield from BLOB_RE.finditer(text)
-        return
-    pos = 0
-    for start, _ in found:
-        if start >= pos:
-            m = BLOB_RE.search(text, start)  # the first match from the run's start: finditer's next one
-            if m is None:
-                return
-            yield m
-            pos = m.end()
+
+@cache
+def _run_re(n: int) -> re.Pattern[str]:
+    return re.compile(f"[A-Za-z0-9+/_-]{{{n},}}+")  # possessive: a run is matched once, never shortened
+
+
+def blob_spans(text: str, min_length: int, cap: int = MAX_BLOB) -> Iterator[tuple[int, int]]:
+    """(start, end) of each blob of at least min_length characters (padding included), in order."""
+    n = len(text)
+    for s, e in _runs(text, max(16, min_length - 2)):
+        end = e
+        while end < n and end - e < 3 and text[end] == "=":
+            end += 1
+        if end - e == 3 or (end < n and text[end] in B64_CHARS):
+            continue  # three `=`, or `=` then more base64: not a blob
+        if e - s > cap:
+            s = e - cap + (s - e + cap) % 4
+        if end - s >= min_length:
+            yield s, end
 
 
 def blob_children(
@@ -107,10 +117,10 @@ def blob_children(
     `taken` (per segment); `budget` is decremented by the decoded size and stops decoding at zero."""
     out = []
     index: dict[int, tuple[list[int], list[int]]] = {}  # per segment: taken starts, running max of ends
-    for m in blob_matches(batch.text, min_length):
-        if m.end() - m.start() < min_length or budget[0] <= 0:
-            continue
-        loc = batch.locate(*m.span())
+    for span in blob_spans(batch.text, min_length):
+        if budget[0] <= 0:
+            break
+        loc = batch.locate(*span)
         if loc is None:
             continue
         i, s, e = loc

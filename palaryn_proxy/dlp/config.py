@@ -73,7 +73,7 @@ class DlpConfig:
     actions: Mapping[str, Mapping[str, Action]] = field(default_factory=lambda: MappingProxyType({}))
     max_scan_bytes: int = 4 << 20
     oversize: Oversize = Oversize.SCAN_PREFIX
-    scan_timeout_seconds: float = 5.0  # a buffered body's scan runs off the event loop up to this long
+    scan_timeout_seconds: float = 15.0  # a buffered body's scan runs off the event loop up to this long
     on_timeout: OnTimeout = OnTimeout.BLOCK
     stream_overlap: int = 256
     clean_cache_chars: int = 8_000_000  # request text remembered as scanned clean (see cleancache.py); 0: off

@@ -6,7 +6,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .blobs import blob_children, blob_matches
+from .blobs import blob_children, blob_spans
 from .cleancache import MIN_CHARS, CleanCache
 from .config import DecodeConfig
 from .detector import Detector, TextView
@@ -119,7 +119,7 @@ def _remember_clean(
             len(seg.text) >= MIN_CHARS
             and id(seg) not in hit_segments
             and not _keyed(seg, prefilter)
-            and next(blob_matches(seg.text, min_blob), None) is None
+            and next(blob_spans(seg.text, min_blob), None) is None
         ):
             clean.add(seg.text)
 

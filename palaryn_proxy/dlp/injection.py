@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 
-from .blobs import BLOB_RE, as_text, decode_base64
+from .blobs import as_text, blob_spans, decode_base64
 from .injection_rules import META_CUES, QUOTES, RULES, Rule
 from .jsonscan import STRING_RE, unescape
 from .normalize import fold
@@ -18,7 +18,7 @@ _HIDDEN_STYLE = (
 )
 _HIDDEN_EL = re.compile(
     r"<([a-z][a-z0-9]{0,10})\b[^>]{0,500}?(?:style\s*+=\s*+[\"'][^\"'>]{0,300}?(?:" + _HIDDEN_STYLE + r")"
-    r"|\shidden[\s>=]|aria-hidden\s*+=\s*+[\"']true)[^>]{0,500}>",
+    r"|\shidden[\s>=]|aria-hidden\s*+=\s*+[\"']true)[^>]{0,500}+>",
     re.I,
 )
 _ATTR = re.compile(
@@ -158,12 +158,11 @@ def _html_channels(text: str) -> tuple[str, list[tuple[str, str]]]:
 
 def _encoded_channels(text: str) -> list[tuple[str, str]]:
     out = []
-    for m in BLOB_RE.finditer(text):
-        if len(m.group()) >= 24:
-            raw = decode_base64(m.group())
-            decoded = as_text(raw, 0.95) if raw else None
-            if decoded:
-                out.append(("encoded", decoded))
+    for s, e in blob_spans(text, 24):
+        raw = decode_base64(text[s:e])
+        decoded = as_text(raw, 0.95) if raw else None
+        if decoded:
+            out.append(("encoded", decoded))
         if len(out) >= 50:
             break
     return out

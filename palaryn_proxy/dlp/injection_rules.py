@@ -65,7 +65,7 @@ RULES: tuple[Rule, ...] = (
        rf"[^.\n]{{0,50}}?\b{_SENSITIVE}\b[^.\n]{{0,60}}?\b(?:to|at|into|via)\b"),
     _r("exfiltration_target", 0.55, "send,post,upload,forward,email,leak,exfiltrate,transmit,append,share,submit",
        r"\b(?:send|post|upload|forward|email|leak|exfiltrate|transmit|append|share|submit)\b"
-       rf"[^.\n]{{0,50}}?\b{_SENSITIVE}\b[^.\n]{{0,60}}?(?:https?://|\b[\w.-]{{1,64}}@[\w-]{{1,63}}\.[a-z]{{2,24}})"),
+       rf"[^.\n]{{0,50}}?\b{_SENSITIVE}\b[^.\n]{{0,60}}?(?:https?://|\b[\w.-]{{1,64}}+@[\w-]{{1,63}}+\.[a-z]{{2,24}})"),
     _r("exfiltration_link", 0.55, "![",
        r"!\[[^\]\n]{0,100}\]\(\s*+https?://[^\s)]{1,200}\?[^\s)]{0,300}?(?:\{|%7b|<|\$|\[)"),
     _r("exfiltration_link", 0.5, "image,markdown,link,url",

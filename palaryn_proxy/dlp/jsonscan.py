@@ -21,6 +21,9 @@ _SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r":
 _NUMBERS_BETWEEN = re.compile(r"\s*+(?:\[[\s\d,.eE+-]*+)?$")
 _LONG_NUMBER = re.compile(r"(?<![\w.])-?\d{12,19}(?![\w.])")
 _DOC_END = frozenset("}] \t\n\r")  # the last character of a string holding a JSON document
+# No detector's pattern matches fewer characters (test_adversarial checks); only non-ASCII text can grow
+# when folded.
+MIN_TEXT = 5
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*+$")
 # In an LLM provider's own answer (keys=False) the values of these keys are the provider's identifiers and
 # enums (ids, object types, model names, stop reasons), never text the model or a user wrote.
@@ -88,13 +91,35 @@ def _fmt_key(key: str) -> str:
     return f".{key}" if _IDENT.match(key) else f"[{json.dumps(key)}]"
 
 
+# A path as a chain of steps from the leaf up: (parent, in an array?, index or key). Each string token and
+# container gets one node in O(1); a path is spelled out only when a finding asks for it.
+_Node = tuple["_Node | None", bool, object]
+_MAX_STEPS = 64  # a deeper path keeps its last steps: `$…[0][0].key`
+
+
+def _path(node: _Node | None) -> str:
+    steps: list[str] = []
+    while node is not None and len(steps) < _MAX_STEPS:
+        node, in_array, step = node
+        steps.append(f"[{step}]" if in_array else _fmt_key(str(step)))
+    return ("$…" if node is not None else "$") + "".join(reversed(steps))
+
+
+def _node(stack: list[list[object]]) -> _Node | None:
+    """The node of a path through every frame of the stack ([in array?, index or key or None, node below])."""
+    if not stack:
+        return None
+    in_array, step, below = stack[-1]
+    return below if step is None else (below, in_array, step)  # type: ignore[return-value]
+
+
 class JsonDoc:
     """A JSON document's text; the path of each string token is computed on first request."""
 
     def __init__(self, text: str, prefix: Callable[[], str]) -> None:
         self.text = text
         self._prefix = prefix
-        self._paths: dict[int, str] | None = None
+        self._nodes: dict[int, _Node | None] | None = None
 
     def nested_prefix_root(self) -> str:
         """The location of a value without a key of its own (an array element): the document itself."""
@@ -105,21 +130,21 @@ class JsonDoc:
         return self.path_at(token_start) + ":"
 
     def path_at(self, token_start: int) -> str:
-        if self._paths is None:
-            self._paths = self._index()
-        return self._prefix() + self._paths.get(token_start, "$")
+        if self._nodes is None:
+            self._nodes = self._index()
+        return self._prefix() + _path(self._nodes.get(token_start))
 
-    def _index(self) -> dict[int, str]:
-        paths: dict[int, str] = {}
-        stack: list[list[object]] = []  # [is_array, index_or_key]
+    def _index(self) -> dict[int, _Node | None]:
+        nodes: dict[int, _Node | None] = {}
+        stack: list[list[object]] = []
         expect_key = False
         for m in _TOKEN.finditer(self.text):
             tok = m.group()
             if tok == "{":
-                stack.append([False, None])
+                stack.append([False, None, _node(stack)])
                 expect_key = True
             elif tok == "[":
-                stack.append([True, 0])
+                stack.append([True, 0, _node(stack)])
             elif tok in "}]":
                 if stack:
                     stack.pop()
@@ -133,10 +158,8 @@ class JsonDoc:
                 if expect_key and stack:
                     stack[-1][1] = unescape(tok[1:-1])[0]
                     expect_key = False
-                paths[m.start()] = "$" + "".join(
-                    f"[{f[1]}]" if f[0] else _fmt_key(str(f[1])) for f in stack if f[1] is not None
-                )
-        return paths
+                nodes[m.start()] = _node(stack)
+        return nodes
 
 
 def parse_ok(text: str) -> bool:
@@ -178,12 +201,16 @@ def json_segments(
             prev_key = None
             if not keys and key in PROVIDER_FIELDS:
                 continue
+        if len(un) < MIN_TEXT and un.isascii():
+            continue  # `"a",` a million times: no segment for what no detector can match in
         shift = OffsetMap.shift(tok + 1, len(raw))
         inner = (umap, shift, *base) if umap else (shift, *base) if base else (shift,)
         if depth > 0 and un and un[-1] in _DOC_END and _nested(un):
             json_segments(un, inner, container, partial(doc.nested_prefix, tok), depth - 1, out)
             continue
         folded, fmap = (un, None) if un.isascii() else fold(un)
+        if len(folded) < MIN_TEXT:
+            continue
         maps = (fmap, *inner) if fmap else inner
         # fields by position (text, maps, container, part, name, key, quote, detail, locate): keyword
         # arguments would cost a third of building the segment, made once per JSON string

@@ -23,11 +23,12 @@ def _merged(spans: Sequence[tuple[int, int, str]]) -> list[tuple[int, int, str]]
     return out
 
 
-def apply_bytes(data: bytes, spans: Sequence[tuple[int, int, str]]) -> bytes:
+def apply_bytes(data: bytes, spans: Sequence[tuple[int, int, str]], encoding: str = "utf-8") -> bytes:
+    """Replace byte spans of data with texts in `encoding` (a UTF-16 body gets UTF-16 markers)."""
     parts: list[bytes] = []
     pos = 0
     for s, e, rep in _merged(spans):
-        parts += [data[pos:s], rep.encode()]
+        parts += [data[pos:s], rep.encode(encoding)]
         pos = e
     parts.append(data[pos:])
     return b"".join(parts)

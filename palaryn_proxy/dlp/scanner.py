@@ -18,8 +18,9 @@ from .model import ALLOW, BLOCK, REDACT, Finding, InjectionResult, ScanResult, f
 from .redact import apply_bytes, apply_text, marker
 from .registry import ALL_DETECTORS, GROUPS, Prefilter
 from .segment import Segment
-from .sources import body_segments, header_segments, is_binary, url_segments
+from .sources import body_charset, body_segments, header_segments, is_binary, url_segments
 from .stream import StreamScanner
+from .wide import transcode
 
 
 class DlpScanner:
@@ -60,9 +61,9 @@ class DlpScanner:
             return result
         ct = content_type or _header(headers, "content-type")
         segments = url_segments(path_and_query) + header_segments(headers)
-        scanned = self._body(result, body, ct, segments)
+        scanned, encoding = self._body(result, body, ct, segments)
         findings = self.findings_in("request", host, segments)
-        self._finish(result, findings, body, path_and_query, headers)
+        self._finish(result, findings, body, path_and_query, headers, encoding)
         if (
             scanned
             and self.config.injection.scan_requests
@@ -90,8 +91,8 @@ class DlpScanner:
             return result
         ct = content_type or _header(headers, "content-type")
         segments = header_segments(headers)
-        scanned = self._body(result, body, ct, segments, json_keys)
-        self._finish(result, self.findings_in("response", host, segments), body, None, headers)
+        scanned, encoding = self._body(result, body, ct, segments, json_keys)
+        self._finish(result, self.findings_in("response", host, segments), body, None, headers, encoding)
         if (
             injection
             and scanned
@@ -156,10 +157,11 @@ class DlpScanner:
 
     def _body(
         self, result: ScanResult, body: bytes | None, ct: str, segments: list[Segment], json_keys: bool = True
-    ) -> bytes | None:
-        """Append the body's segments; apply the oversize policy. Returns the bytes that were scanned."""
+    ) -> tuple[bytes | None, str]:
+        """Append the body's segments; apply the oversize policy. Returns the bytes that were scanned (as
+        UTF-8, for the injection checks) and the body's encoding (for redaction markers)."""
         if not body:
-            return None
+            return None, "utf-8"
         limit = self.config.max_scan_bytes
         if len(body) > limit:
             result.oversize = True
@@ -169,12 +171,13 @@ class DlpScanner:
             result.notes.append(note)
             if self.config.oversize == Oversize.BLOCK:
                 result.action, result.block_reason = BLOCK, note
-                return None
+                return None, "utf-8"
             if self.config.oversize == Oversize.PASS:
-                return None
+                return None, "utf-8"
             body = body[:limit]
-        segments += body_segments(body, ct, self.config.decode.json_max_depth, json_keys)
-        return body
+        wide = body_charset(body, ct)
+        segments += body_segments(body, ct, self.config.decode.json_max_depth, json_keys, wide)
+        return (body, "utf-8") if wide is None else (transcode(body, wide), wide.codec)
 
     def _finish(
         self,
@@ -183,6 +186,7 @@ class DlpScanner:
         body: bytes | None,
         path_and_query: str | None,
         headers: Sequence[tuple[str, str]],
+        encoding: str = "utf-8",
     ) -> None:
         result.findings = [f for _, f in findings]
         blocking = next((f for f in result.findings if f.action == BLOCK), None)
@@ -202,7 +206,7 @@ class DlpScanner:
             return
         result.action = REDACT
         if "body" in spans and body is not None:
-            result.redacted_body = apply_bytes(body, spans.pop("body"))
+            result.redacted_body = apply_bytes(body, spans.pop("body"), encoding)
         if "path" in spans and path_and_query is not None:
             result.redacted_path_and_query = apply_text(path_and_query, spans.pop("path"))
         if spans:

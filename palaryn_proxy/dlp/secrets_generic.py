@@ -36,7 +36,7 @@ def name_ok(name: str) -> bool:
 # whole name backwards in the original text.
 _ASSIGN = (
     r"(?P<kw>{names})(?:\\?[\"'])?\s{{0,3}}(?::=|=>|=|:)\s{{0,3}}(?:\\?[\"'`])?"
-    r"(?P<v>[^\s\"'`,;\\<>&]{{8,256}})(?![^\s\"'`,;\\<>&])"
+    r"(?P<v>[^\s\"'`,;\\<>&]{{8,256}}+)(?![^\s\"'`,;\\<>&])"
 )
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{1,19}$")

@@ -9,6 +9,7 @@ from .jsonscan import json_segments, parse_ok
 from .normalize import decode_utf8, fold
 from .offsets import MapBuilder, OffsetMap
 from .segment import Segment
+from .wide import Wide, decode, detect
 
 _PCT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})++")
 _SKIP_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection", "host",
@@ -108,17 +109,28 @@ def is_binary(content_type: str, body: bytes) -> bool:
     return not ct and b"\x00" in body[:1024]
 
 
-def body_segments(body: bytes, content_type: str, json_depth: int, json_keys: bool = True) -> list[Segment]:
-    """Segments of a (decoded) body: JSON strings (keys too unless json_keys=False), form values, multipart
-    parts, or the whole text."""
+def body_charset(body: bytes, content_type: str) -> Wide | None:
+    """The UTF-16 / UTF-32 encoding of a text body (see wide.detect); None: UTF-8, binary or multipart."""
     ct = content_type.lower()
-    if is_binary(ct, body):
+    if ct.startswith(_BINARY_TYPES) or ct.startswith("multipart/"):
+        return None
+    return detect(body, ct)
+
+
+def body_segments(
+    body: bytes, content_type: str, json_depth: int, json_keys: bool = True, wide: Wide | None = None
+) -> list[Segment]:
+    """Segments of a (decoded) body: JSON strings (keys too unless json_keys=False), form values, multipart
+    parts, or the whole text. `wide` (from body_charset) reads the body as UTF-16 or UTF-32."""
+    ct = content_type.lower()
+    decoded = decode(body, wide) if wide is not None else None
+    if decoded is None and is_binary(ct, body):
         return []
     if ct.startswith("multipart/form-data"):
         boundary = re.search(r'boundary="?([^";]{1,200})', content_type)
         if boundary:
             return multipart_segments(body, boundary.group(1).encode("latin-1", "replace"), json_depth)
-    text, umap = decode_utf8(body)
+    text, umap = decoded or decode_utf8(body)
     base = (umap,) if umap else ()
     out: list[Segment] = []
     if ct.startswith("application/x-www-form-urlencoded"):

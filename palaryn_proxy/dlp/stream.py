@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field, replace
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from .jsonscan import STRING_RE, json_segments, parse_ok, unescape
@@ -74,8 +76,9 @@ class StreamScanner:
         )
         self.findings: list[Finding] = []
         self.blocked = False
-        self._buf = b""
+        self._buf = bytearray()
         self._offset = 0  # absolute stream position of _buf[0]
+        self._searched = 0  # event mode: _buf[:_searched] holds no whole event boundary
         self._ctx = b""  # raw mode lookbehind
         self._events: list[_Event] = []
         self._ctx_text = ""  # event mode lookbehind
@@ -95,7 +98,7 @@ class StreamScanner:
     # -- raw mode ---------------------------------------------------------------------------------------
 
     def _drain_raw(self, final: bool) -> bytes:
-        window = self._ctx + self._buf
+        window = self._ctx + bytes(self._buf)
         c = len(self._ctx)
         found = self._scanner.findings_in(self.direction, self.host, body_segments(window, "text/plain", 0))
         cut = len(window) if final else len(window) - self.overlap
@@ -115,32 +118,43 @@ class StreamScanner:
                     spans.append((max(f.start, c) - c, f.end - c, marker(f.type)))
         out = apply_bytes(window[c:cut], spans)
         self._ctx = window[:cut][-_CONTEXT:]
-        self._buf = window[cut:]
+        self._buf = bytearray(window[cut:])
         self._offset += cut - c
         return out
 
     # -- event mode -------------------------------------------------------------------------------------
 
-    def _split(self, final: bool) -> None:
-        pos = 0
+    def _split(self, final: bool) -> int:
+        """Move the complete events out of the buffer; return how many. The search for event ends resumes
+        where the last one stopped (less the 3 bytes a CRLF CRLF may have begun in), so a huge event
+        arriving in many chunks is searched once, not once per chunk."""
+        buf = self._buf
+        resume = max(0, self._searched - 3)
         if self.mode == "sse":
-            bounds = [m.end() for m in _SSE_END.finditer(self._buf)]
+            bounds = [m.end() for m in _SSE_END.finditer(buf, resume)]
         else:
-            bounds = [i + 1 for i, b in enumerate(self._buf) if b == 0x0A]
-        if final and len(self._buf) > (bounds[-1] if bounds else 0):
-            bounds.append(len(self._buf))
+            bounds = []
+            i = buf.find(b"\n", resume)
+            while i != -1:
+                bounds.append(i + 1)
+                i = buf.find(b"\n", i + 1)
+        if final and len(buf) > (bounds[-1] if bounds else 0):
+            bounds.append(len(buf))
+        pos = 0
         for end in bounds:
-            raw = self._buf[pos:end]
+            raw = bytes(buf[pos:end])
             payloads = _payloads(raw, self.mode)
             self._events.append(_Event(raw, self._offset + pos, payloads, *_pieces(payloads)))
             pos = end
-        self._buf = self._buf[pos:]
+        del buf[:pos]
+        self._searched = len(buf)
         self._offset += pos
+        return len(bounds)
 
     def _drain_events(self, final: bool) -> bytes:
-        self._split(final)
-        if not self._events:
-            return b""
+        new = self._split(final)
+        if not self._events or not (new or final):
+            return b""  # no new event: what is held, and so what can be released, is as it was
         window, pieces = self._window()
         found = self._scanner.findings_in(self.direction, self.host, [Segment(window, (), "content")])
         cut = len(window) if final else self._hold_from(window)
@@ -181,23 +195,28 @@ class StreamScanner:
 
     def _emittable(self, cut: int, found: list[tuple[Hit, Finding]], force: bool) -> int:
         """How many pending events can be released: whole events whose content ends before the cut, never
-        splitting a finding between released and held events."""
+        splitting a finding between released and held events (one that began in released text cannot be
+        helped). Each step moves the cut back to a straddling finding's start: O(log) with bisect."""
         if force:
             return len(self._events)
+        with_text = [i for i, ev in enumerate(self._events) if ev.pieces]
+        ends = [self._events[i].pieces[-1].start + len(self._events[i].pieces[-1].text) for i in with_text]
+        spans = sorted((f.start, f.end) for _, f in found)
+        starts = [s for s, _ in spans]
+        reach = list(accumulate((e for _, e in spans), max))  # the furthest end of the findings so far
+        n = len(self._events)
         while True:
-            n = 0
-            for ev in self._events:
-                end = ev.pieces[-1].start + len(ev.pieces[-1].text) if ev.pieces else None
-                if end is not None and end > cut:
-                    break
-                n += 1
-            if n == len(self._events):
+            k = bisect_right(ends, cut)  # events without text never hold anything back
+            if k == len(with_text):
+                return len(self._events)
+            if with_text[k] == n:
+                return n  # the straddling finding began in released text
+            n = with_text[k]
+            first = self._events[n].pieces[0].start
+            i = bisect_right(reach, first)  # the first finding ending after `first`...
+            if i >= bisect_left(starts, first):  # ...starts after it: none straddles
                 return n
-            first = self._events[n].pieces[0].start if self._events[n].pieces else cut
-            straddling = [f.start for _, f in found if f.start < first < f.end]
-            if not straddling:
-                return n
-            cut = min(straddling)
+            cut = spans[i][0]
 
     def _apply(self, f: Finding, pieces: list[tuple[_Piece, _Event]]) -> None:
         first = True

@@ -1,4 +1,4 @@
-"""No catastrophic backtracking: every repetition is bounded or possessive, and hostile inputs scan linearly."""
+"""No catastrophic backtracking and no rescans: repetitions are bounded or possessive, hostile inputs scan linearly."""
 
 from __future__ import annotations
 
@@ -6,16 +6,25 @@ import importlib
 import pkgutil
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from re import _constants as C  # type: ignore[attr-defined]
 from re import _parser as P  # type: ignore[attr-defined]
 from typing import Any
 
 import pytest
+from dlp_fakes import fake
 
 import palaryn_proxy.dlp as dlp
-from palaryn_proxy.dlp import ALL_DETECTORS, DlpScanner
+from palaryn_proxy.dlp import ALL_DETECTORS, DlpScanner, StreamScanner, stream
+from palaryn_proxy.dlp.blobs import MAX_BLOB, blob_spans
+from palaryn_proxy.dlp.injection import InjectionDetector
 from palaryn_proxy.dlp.injection_rules import RULES
+from palaryn_proxy.dlp.jsonscan import MIN_TEXT
+from palaryn_proxy.providers.eventstream import EventStreamDecoder, encode_message
+from palaryn_proxy.providers.frames import Frame, Framer
+from palaryn_proxy.providers.jsonarray import JSONArrayDecoder
+from palaryn_proxy.providers.ndjson import NDJSONDecoder
+from palaryn_proxy.providers.sse import SSEDecoder
 
 
 def _all_patterns() -> Iterator[tuple[str, re.Pattern[str]]]:
@@ -110,3 +119,202 @@ def test_hostile_inputs_scan_in_bounded_time(scanner: DlpScanner, name: str) -> 
     stream.finish()
     # Generous bound (~100x the measured time): a quadratic pattern on 64 KB would take minutes.
     assert time.monotonic() - started < 10.0
+
+
+# -- linear scaling: each family at n and 8n characters ----------------------------------------------------
+# Time, not an absolute bound: a linear scan takes about 8x as long on 8x the input, a quadratic one 64x.
+# Ratios above 30x fail; a retry absorbs a burst of load on a shared machine.
+
+_N = 32 * 1024
+_FLOOR = 0.004  # seconds: shorter runs are timer noise
+
+
+def _seconds(run: Callable[[], object], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def _assert_linear(run_at: Callable[[int], Callable[[], object]], n: int = _N) -> None:
+    small, large = run_at(n), run_at(8 * n)
+    t1 = max(_seconds(small, 2), _FLOOR)
+    t8 = _seconds(large, 1)
+    if t8 > 30 * t1:
+        t8 = min(t8, _seconds(large, 1))
+    assert t8 < 30 * t1, f"{t8:.3f} s at 8n vs {t1:.3f} s at n"
+    assert t8 < 10.0
+
+
+def _fill(unit: str, n: int) -> str:
+    return unit * max(1, n // len(unit))
+
+
+_BODIES: dict[str, Callable[[int], tuple[str, str]]] = {  # n -> (text, content type)
+    "base64 run, then `!`": lambda n: (_fill("QUJD", n) + "!", "text/plain"),
+    "base64 run, then `===`": lambda n: (_fill("QUJD", n) + "===", "text/plain"),
+    "base64 run, then `=` and base64": lambda n: (_fill("QUJD", n) + "=QUJD", "text/plain"),
+    "base64 after a non-ASCII character": lambda n: ("é" + _fill("QUJD", n) + "===", "text/plain"),
+    "base64 JSON field": lambda n: ('{"file": "' + _fill("QUJD", n) + '"}', "application/json"),
+    "digits": lambda n: (_fill("4", n), "text/plain"),
+    "digit groups": lambda n: (_fill("4111 ", n), "text/plain"),
+    "digits and dots": lambda n: (_fill("1.", n), "text/plain"),
+    "spaces": lambda n: (_fill(" ", n), "text/plain"),
+    "`a@`": lambda n: (_fill("a@", n), "text/plain"),
+    "email labels": lambda n: (_fill("a-b.", n) + "@" + _fill("a-b.", n), "text/plain"),
+    "dashes": lambda n: (_fill("-", n), "text/plain"),
+    "hex": lambda n: (_fill("0123456789abcdef", n), "text/plain"),
+    "`key=` chains": lambda n: (_fill("key=", n), "text/plain"),
+    "`password=` chains": lambda n: (_fill("password=", n), "text/plain"),
+    "`eyJ` prefixes": lambda n: (_fill("eyJ", n), "text/plain"),
+    "session token prefixes": lambda n: (_fill("IQoJb3JpZ2luX2Vj", n), "text/plain"),
+    "PEM body without END": lambda n: ("-----BEGIN PRIVATE KEY-----\n" + _fill("QUFB\n", n), "text/plain"),
+    "`\\u0000` escapes": lambda n: ('{"x": "' + _fill("\\u0000", n) + '"}', "application/json"),
+    "backslashes in JSON": lambda n: ('{"x": "' + _fill("\\\\", n) + '"}', "application/json"),
+    "deep JSON, many strings, a finding": lambda n: (  # 8n: 8192 levels, below json.loads' limit
+        "[" * (n // 32) + _fill('"a1b2c",', n) + '"jane.doe@acme-corp.io"' + "]" * (n // 32),
+        "application/json",
+    ),
+    "tiny JSON strings": lambda n: ("[" + _fill('"ab",', n) + '""]', "application/json"),
+    "percent escapes in a form": lambda n: ("q=" + _fill("%41", n), "application/x-www-form-urlencoded"),
+    "hidden HTML elements": lambda n: (_fill("<div hidden ", n), "text/html"),
+    "HTML comments": lambda n: (_fill("<!--", n), "text/html"),
+    "injection phrases": lambda n: (_fill("send the token to ", n), "text/plain"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_BODIES))
+def test_whole_body_scans_are_linear(scanner: DlpScanner, name: str) -> None:
+    def run_at(n: int) -> Callable[[], object]:
+        text, ct = _BODIES[name](n)
+        body = text.encode("utf-8")
+        return lambda: (
+            scanner.scan_request(host="x.example", body=body, content_type=ct),
+            scanner.scan_response(host="x.example", body=body, content_type=ct),
+        )
+
+    _assert_linear(run_at)
+
+
+def test_blob_runs_longer_than_the_cap_are_looked_at_once() -> None:
+    """The freeze: a base64 run past MAX_BLOB followed by a non-base64 character once cost a rescan of up to
+    1 MiB from each later start (1 MiB + 4000 characters: seconds; 16 MiB: minutes)."""
+    text = "QUJD" * (MAX_BLOB // 4 + 1000) + "!"
+    started = time.perf_counter()
+    assert list(blob_spans(text, 24)) == [(len(text) - 1 - MAX_BLOB, len(text) - 1)]
+    assert list(blob_spans("é" + text, 24)) == [(len(text) - MAX_BLOB, len(text))]
+    assert not list(blob_spans(text[:-1] + "===", 24))
+    assert time.perf_counter() - started < 2.0  # the rescans took > 5 s
+    _assert_linear(lambda n: lambda: list(blob_spans(_fill("QUJD", n) + "=!", 24, cap=4096)))
+
+
+def test_injection_channels_are_linear() -> None:
+    detector = InjectionDetector()
+    _assert_linear(lambda n: lambda: detector.score_text(_fill("QUJD", n) + "===" + _fill("aGk=", n)))
+    _assert_linear(lambda n: lambda: detector.score_body(_fill("<a alt='", n).encode(), "text/html", "x"))
+
+
+def test_a_16_mib_base64_field_is_scanned_up_to_max_scan_bytes(scanner: DlpScanner) -> None:
+    secret = fake("github_pat")
+    body = ('{"token": "' + secret + '", "file": "' + "QUJD" * (4 << 20) + '"}').encode()
+    result = scanner.scan_request(host="uploads.example", body=body, content_type="application/json")
+    assert result.oversize and result.notes[0].rule == "max_scan_bytes"
+    assert [f.type for f in result.findings] == ["github_pat"]
+    assert result.action == "redact" and result.redacted_body is not None
+    assert secret not in result.redacted_body.decode() and len(result.redacted_body) < len(body)
+
+
+# -- streams: one huge event or line in 16 KiB chunks -----------------------------------------------------
+
+
+def _feed(scanner: StreamScanner, data: bytes, chunk: int = 16 * 1024) -> bytes:
+    out = [scanner.feed(data[i : i + chunk]) for i in range(0, len(data), chunk)]
+    return b"".join(out) + scanner.finish()
+
+
+def test_one_huge_sse_event_is_searched_once(scanner: DlpScanner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counted, not timed: the event-end search over the buffer resumes where it stopped."""
+    searched = [0]
+    sse_end = stream._SSE_END
+
+    class Counting:
+        def finditer(self, buf: bytes, pos: int = 0) -> Iterator[re.Match[bytes]]:
+            searched[0] += len(buf) - pos
+            return sse_end.finditer(buf, pos)
+
+    monkeypatch.setattr(stream, "_SSE_END", Counting())
+    payload = b'data: {"choices":[{"delta":{"content":"' + b"QUJD" * (1 << 18) + b'"}}]}\r\n\r\n'
+    assert _feed(scanner.stream_scanner(content_type="text/event-stream"), payload) == payload
+    chunks = -(-len(payload) // (16 * 1024))
+    assert searched[0] <= len(payload) + 3 * chunks
+
+
+def _emails_across_events(n: int) -> bytes:
+    """Emails back to back, 7 characters per event: a finding straddles nearly every event boundary, and
+    after a forced release one straddles the released text (this once looped forever)."""
+    text = "".join(f"user{i}@acme-corp.io," for i in range(n // 160))
+    return b"".join(
+        b'data: {"delta":{"text":"' + text[i : i + 7].encode() + b'"}}\n\n' for i in range(0, len(text), 7)
+    )
+
+
+@pytest.mark.parametrize(
+    ("ct", "make"),
+    [
+        ("text/event-stream", lambda n: b'data: {"delta":{"text":"' + b"a@" * (n // 2) + b'"}}\n\n'),
+        ("text/event-stream", lambda n: b'data: {"delta":{"text":"tok "}}\n\n' * (n // 32)),
+        ("application/x-ndjson", lambda n: b'{"response":"' + b"1 " * (n // 2) + b'"}\n'),
+        ("text/plain", lambda n: b"QUJD" * (n // 4) + b"!"),
+        ("text/event-stream", lambda n: _emails_across_events(n)),
+    ],
+    ids=["sse-one-event", "sse-token-deltas", "ndjson-one-line", "raw", "sse-findings-across-events"],
+)
+def test_stream_scans_are_linear(scanner: DlpScanner, ct: str, make: Callable[[int], bytes]) -> None:
+    def run_at(n: int) -> Callable[[], object]:
+        data = make(n)
+
+        return lambda: _feed(scanner.stream_scanner(content_type=ct), data)
+
+    _assert_linear(run_at, 64 * 1024)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SSEDecoder(),
+        lambda: NDJSONDecoder(),
+        lambda: JSONArrayDecoder(),
+        lambda: EventStreamDecoder(),
+    ],
+    ids=["sse", "ndjson", "json-array", "eventstream"],
+)
+def test_provider_framers_are_linear_on_one_huge_frame(make: Callable[[], Framer]) -> None:
+    def data(n: int, framer: Framer) -> bytes:
+        if isinstance(framer, SSEDecoder):
+            return b"data: " + b"x" * n + b"\n\n"
+        if isinstance(framer, NDJSONDecoder):
+            return b'{"a":"' + b"x" * n + b'"}\n'
+        if isinstance(framer, JSONArrayDecoder):
+            return b'[{"a":"' + b"\\\\" * (n // 2) + b'"}]'
+        return encode_message({":event-type": "chunk"}, b"x" * n)
+
+    def run_at(n: int) -> Callable[[], object]:
+        def run() -> list[Frame]:
+            framer = make()
+            body = data(n, framer)
+            frames: list[Frame] = []
+            for i in range(0, len(body), 4096):
+                frames += framer.feed(body[i : i + 4096])
+            return frames + framer.close()
+
+        return run
+
+    _assert_linear(run_at, 96 * 1024)  # 8n (768 KiB) stays below the 1 MiB frame cap
+
+
+def test_detector_patterns_match_at_least_min_text_characters() -> None:
+    """json_segments skips strings shorter than MIN_TEXT: no pattern may match in fewer characters."""
+    for d in ALL_DETECTORS:
+        assert P.parse(d.pattern.pattern, d.pattern.flags).getwidth()[0] >= MIN_TEXT, d.type

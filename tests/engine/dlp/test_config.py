@@ -19,7 +19,7 @@ def test_defaults_without_any_config() -> None:
     assert cfg.action_for("ip_address", "request") == Action.OFF
     assert cfg.injection.action == InjectionAction.FLAG
     assert cfg.oversize == Oversize.SCAN_PREFIX
-    assert cfg.on_timeout == OnTimeout.BLOCK and cfg.scan_timeout_seconds == 5.0
+    assert cfg.on_timeout == OnTimeout.BLOCK and cfg.scan_timeout_seconds == 15.0
     assert DlpConfig.from_mapping({"on_timeout": "pass-and-flag"}).on_timeout == OnTimeout.PASS
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.max_scan_bytes = 1  # type: ignore[misc]
