@@ -26,14 +26,14 @@ def pipeline(runtime: Runtime) -> list[Any]:
     from palaryn_proxy.addons.tlswatch import TlsWatchStage
     from palaryn_proxy.addons.upstream import UpstreamStage
     from palaryn_proxy.addons.usage import UsageStage
-    from palaryn_proxy.llm import LlmAccountant
+    from palaryn_proxy.usage import LlmAccountant
 
     audit = AuditStage(runtime)
     accountant = LlmAccountant(runtime.config, runtime.metrics)
     runtime.registry = accountant.registry
     policy = PolicyStage(runtime)
     rate = RateLimitStage(runtime, accountant)
-    client_guard = ClientGuard(runtime)  # not a stage: the HTTP guard's recorder (see server.py)
+    client_guard = ClientGuard(runtime)  # not a stage: the HTTP guard's recorder (see serve/server.py)
     runtime.stages.update(audit=audit, policy=policy, ratelimit=rate, client_guard=client_guard)
     # fmt: off
     return [

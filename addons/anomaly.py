@@ -15,9 +15,17 @@ import time
 from mitmproxy import http
 
 from palaryn_proxy.addons._flow import PROXY_ANSWERED, answered, elapsed, guarded, refuse, state_of
-from palaryn_proxy.anomaly import Action, Alert, AnomalyConfig, AnomalyDetector, AnomalyType
-from palaryn_proxy.anomaly_store import AnomalyStore, BaselineKeeper, replica_id
-from palaryn_proxy.anomaly_webhook import Webhook
+from palaryn_proxy.anomaly import (
+    Action,
+    Alert,
+    AnomalyConfig,
+    AnomalyDetector,
+    AnomalyStore,
+    AnomalyType,
+    BaselineKeeper,
+    Webhook,
+    replica_id,
+)
 from palaryn_proxy.runtime import Runtime
 from palaryn_proxy.types import Decision, FlowState, Kind, Reason, Verdict
 

@@ -97,7 +97,7 @@ class AuditStage:
 
     def _client_error(self, state: FlowState, error: ClientError) -> None:
         """A request the client got wrong (malformed, too slow, a non-HTTP scheme): the client's error,
-        answered 400 / 408 by the error page (palaryn_proxy/server.py), never counted as the upstream's."""
+        answered 400 / 408 by the error page (palaryn_proxy/serve/server.py), never counted as the upstream's."""
         state.refuse(error.verdict)
         state.status = error.status
         # mitmproxy writes the error answer right after this hook, in this task: tell it who this is.

@@ -12,10 +12,10 @@ from palaryn_proxy.addons._flow import answered, guarded, refuse, state_of, stor
 from palaryn_proxy.addons.usage import LLM_REQUEST, Cut, add_stream_guard
 from palaryn_proxy.budget import BudgetEngine, BudgetRefusal, BudgetReservation, Charge
 from palaryn_proxy.errors import StorageError
-from palaryn_proxy.llm import LlmAccountant
 from palaryn_proxy.providers.base import StreamParser
 from palaryn_proxy.runtime import Runtime
 from palaryn_proxy.types import Decision, FlowState, Reason, Verdict
+from palaryn_proxy.usage import LlmAccountant
 
 RESERVATION = "budget_reservation"
 WARNING_HEADER = "X-Palaryn-Budget-Warning"

@@ -25,12 +25,12 @@ from palaryn_proxy.addons._flow import (
     state_of,
 )
 from palaryn_proxy.addons.usage import Cut, add_stream_guard, parse_llm_request
-from palaryn_proxy.approvals import Approval, ApprovalBook, new_id
 from palaryn_proxy.audit import mask_url
 from palaryn_proxy.classify import mcp_request
 from palaryn_proxy.errors import ConfigError, StorageError
 from palaryn_proxy.notify import post_json
 from palaryn_proxy.policy import Effect, PolicyContext, PolicyEngine, PolicyResult, apply_transforms
+from palaryn_proxy.policy.approvals import Approval, ApprovalBook, new_id
 from palaryn_proxy.providers.base import StreamParser
 from palaryn_proxy.runtime import Runtime
 from palaryn_proxy.types import Decision, FlowState, Kind, Reason, Verdict

@@ -15,10 +15,10 @@ from mitmproxy import http
 from palaryn_proxy.addons._flow import answered, guarded, refuse, state_of, storage_failed
 from palaryn_proxy.addons.usage import LLM_REQUEST
 from palaryn_proxy.errors import StorageError
-from palaryn_proxy.llm import LlmAccountant
 from palaryn_proxy.ratelimit import RateLimitRefusal, RateLimitTicket
 from palaryn_proxy.runtime import Runtime
 from palaryn_proxy.types import Decision, FlowState, Verdict
+from palaryn_proxy.usage import LlmAccountant
 
 TICKET = "rate_limit_ticket"
 PENDING = "rate_limit_pending"  # the check in flight, for the budget stage to settle

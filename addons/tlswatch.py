@@ -6,7 +6,7 @@ from mitmproxy import tls
 
 from palaryn_proxy.addons._flow import guarded
 from palaryn_proxy.runtime import Runtime
-from palaryn_proxy.tlsfailures import TlsFailureLog
+from palaryn_proxy.tls import TlsFailureLog
 
 
 class TlsWatchStage:

@@ -20,12 +20,12 @@ from palaryn_proxy.addons._flow import (
     replace_body,
     state_of,
 )
-from palaryn_proxy.llm import THREAD_ESTIMATE_CHARS, LlmAccountant, estimate_usage, estimation_size
 from palaryn_proxy.providers.base import LLMRequest, StreamParser, content_shape
 from palaryn_proxy.providers.decoding import ContentDecoder
 from palaryn_proxy.providers.openai import add_stream_usage_option
 from palaryn_proxy.runtime import Runtime
 from palaryn_proxy.types import FlowState
+from palaryn_proxy.usage import THREAD_ESTIMATE_CHARS, LlmAccountant, estimate_usage, estimation_size
 
 LLM_REQUEST = "llm_request"
 TAP = "stream_tap"

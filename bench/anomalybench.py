@@ -15,7 +15,7 @@ import tracemalloc
 from decimal import Decimal
 
 from palaryn_proxy.anomaly import AnomalyConfig, AnomalyDetector
-from palaryn_proxy.anomaly_store import EXPORT_PART, AnomalyStore, decode, encode
+from palaryn_proxy.anomaly.store import EXPORT_PART, AnomalyStore, decode, encode
 from palaryn_proxy.storage import open_storage
 
 Row = list[str]

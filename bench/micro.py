@@ -83,7 +83,7 @@ def bench_parser() -> list[Row]:
 
 
 def bench_tokens() -> list[Row]:
-    from palaryn_proxy import tokens
+    from palaryn_proxy.usage import tokens
 
     text = prose(505_000)
     start = time.perf_counter()

@@ -6,14 +6,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from palaryn_proxy import anomaly_store
+from palaryn_proxy.anomaly import store as anomaly_store
 from palaryn_proxy.audit import Ack, AuditWriter, build_record
 from palaryn_proxy.budget import BudgetEngine, parse_budget_config
 from palaryn_proxy.config import AuditDurability, Config
 from palaryn_proxy.hostmatch import HostMatcher
 from palaryn_proxy.identity import IdentityResolver
-from palaryn_proxy.metrics import Metrics
 from palaryn_proxy.ratelimit import RateLimiter, parse_rate_limit_config
+from palaryn_proxy.serve.metrics import Metrics
 from palaryn_proxy.storage import Storage, StorageConfig, open_storage, parse_storage_config
 from palaryn_proxy.types import FlowState
 

@@ -6,13 +6,13 @@ from palaryn_proxy.anomaly import AnomalyConfig
 from palaryn_proxy.budget import parse_budget_config
 from palaryn_proxy.config import Config
 from palaryn_proxy.dlp import DlpConfig
-from palaryn_proxy.llm import pricing_overrides
 from palaryn_proxy.policy import PolicyEngine
 from palaryn_proxy.pricing import PriceBook
 from palaryn_proxy.providers.registry import ProviderRegistry
 from palaryn_proxy.ratelimit import parse_rate_limit_config
 from palaryn_proxy.ssrf import SsrfConfig
 from palaryn_proxy.storage import parse_storage_config
+from palaryn_proxy.usage import pricing_overrides
 
 
 def validate(config: Config) -> None:

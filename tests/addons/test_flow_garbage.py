@@ -15,7 +15,7 @@ from palaryn_proxy.addons import pipeline
 from palaryn_proxy.addons._pipeline import Pipeline
 from palaryn_proxy.config import load_config
 from palaryn_proxy.runtime import Runtime
-from palaryn_proxy.server import skip_message_typecheck
+from palaryn_proxy.serve.server import skip_message_typecheck
 
 BODY = json.dumps(
     {"model": "gpt-4o-mini", "max_tokens": 50, "messages": [{"role": "user", "content": "hello " * 60}]}

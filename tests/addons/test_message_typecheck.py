@@ -7,7 +7,7 @@ import gc
 from mitmproxy import http
 from mitmproxy.test import tutils
 
-from palaryn_proxy.server import skip_message_typecheck
+from palaryn_proxy.serve.server import skip_message_typecheck
 
 
 def _cyclic_garbage_of_building_messages() -> int:

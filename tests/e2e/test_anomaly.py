@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from e2e.harness import BIN, Proxy, base_env
-from palaryn_proxy.anomaly_store import SNAPSHOT_PREFIX, decode
+from palaryn_proxy.anomaly.store import SNAPSHOT_PREFIX, decode
 from palaryn_proxy.storage import open_storage
 
 FIXTURES = Path(__file__).parents[1] / "engine" / "providers" / "fixtures"
@@ -133,8 +133,9 @@ def test_workspace_spike_one_actor_explains_blocks_that_actor_not_its_neighbour(
     entities = {a["entity"]: a for a in blocked["anomalies"] if a["type"] == "request_rate_spike"}
     blamed = [a for a in entities.values() if a.get("attributed_to") == "looper"]
     assert blamed and {a["entity"] for a in blamed} <= {"workspace:ws-shared", "tool:upstream.test"}
-    neighbour = [r for r in proxy.wait_records(len(proxy.records())) if r["actor"] == "neighbour"]
-    assert [r["decision"] for r in neighbour] == ["allow"] * 7
+    assert [proxy.record_for(r.headers["x-palaryn-request-id"])["decision"] for r in beside] == ["allow"] * 2
+    neighbour = [r for r in proxy.records() if r["actor"] == "neighbour"]
+    assert len(neighbour) == 7 and {r["decision"] for r in neighbour} == {"allow"}
 
 
 class Receiver:

@@ -9,7 +9,7 @@ import time
 import urllib.request
 
 from e2e.harness import BIN, base_env, curl
-from palaryn_proxy.doctor import Check, Report, render
+from palaryn_proxy.cli.doctor import Check, Report, render
 
 
 def doctor(proxy, *args: str) -> tuple[int, dict]:

@@ -16,8 +16,8 @@ import pytest
 
 from e2e.harness import BIN, base_env
 from palaryn_proxy.pricing import PriceBook
-from palaryn_proxy.tokens import get_encoding
 from palaryn_proxy.types import Usage
+from palaryn_proxy.usage.tokens import get_encoding
 
 FIXTURES = Path(__file__).parents[1] / "engine" / "providers" / "fixtures"
 SSE, JSON = "text/event-stream", "application/json"

@@ -16,7 +16,7 @@ import pytest
 from e2e.harness import base_env
 from e2e.netns import AgentNamespace, leftovers, missing_requirements
 from e2e.upstream import free_port
-from palaryn_proxy.agentenv import CA_VARIABLES
+from palaryn_proxy.tls.agentenv import CA_VARIABLES
 
 pytestmark = pytest.mark.skipif(missing_requirements() is not None, reason=str(missing_requirements()))
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from palaryn_proxy.anomaly import AnomalyConfig, AnomalyDetector, AnomalyType
-from palaryn_proxy.anomaly_store import (
+from palaryn_proxy.anomaly.store import (
     SNAPSHOT_PREFIX,
     AnomalyStore,
     BaselineKeeper,
@@ -22,8 +22,8 @@ from palaryn_proxy.anomaly_store import (
     encode,
     persists,
 )
-from palaryn_proxy.anomaly_webhook import Webhook
-from palaryn_proxy.cli_anomalies import alerts, render
+from palaryn_proxy.anomaly.webhook import Webhook
+from palaryn_proxy.cli.anomalies import alerts, render
 from palaryn_proxy.config import load_config
 from palaryn_proxy.errors import ConfigError, StorageError
 from palaryn_proxy.storage import open_storage

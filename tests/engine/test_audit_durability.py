@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from palaryn_proxy import audit
 from palaryn_proxy.audit import AuditWriter, chain_files, verify
+from palaryn_proxy.audit import log as audit
 from palaryn_proxy.errors import AuditError
 
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from palaryn_proxy.budget import BudgetEngine, BudgetRefusal, BudgetReservation
-from palaryn_proxy.budget_config import INFINITE, PER_REQUEST, Scope, format_usd, parse_budget_config
+from palaryn_proxy.budget.config import INFINITE, PER_REQUEST, Scope, format_usd, parse_budget_config
+from palaryn_proxy.budget.periods import Period
 from palaryn_proxy.errors import ConfigError, StorageError
-from palaryn_proxy.periods import Period
 from palaryn_proxy.storage import Storage, open_storage
 from palaryn_proxy.types import Identity
 

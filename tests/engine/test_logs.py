@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 
-from palaryn_proxy.logs import MAX_MESSAGE, JsonFormatter, Redactor
+from palaryn_proxy.serve.logs import MAX_MESSAGE, JsonFormatter, Redactor
 
 
 def test_redactor_masks_credentials_in_every_shape():

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from palaryn_proxy.periods import Period, window
+from palaryn_proxy.budget.periods import Period, window
 
 NY = ZoneInfo("America/New_York")
 

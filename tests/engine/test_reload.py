@@ -7,9 +7,9 @@ import asyncio
 import pytest
 import yaml
 
-from palaryn_proxy import reload
 from palaryn_proxy.config import load_config
 from palaryn_proxy.runtime import Runtime
+from palaryn_proxy.serve import reload
 
 
 def test_apply_swaps_reloadable_keys_and_names_the_rest(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from palaryn_proxy.report import aggregate, render_table
+from palaryn_proxy.cli.report import aggregate, render_table
 
 USAGE = {"input_tokens": 10, "output_tokens": 5, "estimated": False}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from palaryn_proxy.tlsfailures import REASONS, TlsFailureLog, classify
+from palaryn_proxy.tls.failures import REASONS, TlsFailureLog, classify
 
 
 def test_classify_mitmproxy_messages():

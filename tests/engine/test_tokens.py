@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from tiktoken_ext import openai_public  # type: ignore[import-untyped]
 
-from palaryn_proxy import tokens
 from palaryn_proxy.errors import PalarynError
+from palaryn_proxy.usage import tokens
 
 # sha256 values tiktoken_ext.openai_public pins for the two files (written out so a swap is caught).
 SHA256 = {
@@ -201,7 +201,7 @@ def test_huge_unbroken_run_is_bounded(cache: Path) -> None:
 
 def test_import_loads_nothing() -> None:
     code = (
-        "import sys, palaryn_proxy.tokens as t;"
+        "import sys, palaryn_proxy.usage.tokens as t;"
         "assert t._load_encoding.cache_info().currsize == 0;"
         "assert 'tiktoken_ext.openai_public' not in sys.modules"
     )

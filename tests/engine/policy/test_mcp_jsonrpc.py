@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from palaryn_proxy.mcp import POLICY_ERROR_CODE, jsonrpc_error, parse_jsonrpc, parse_jsonrpc_obj
+from palaryn_proxy.classify.mcp import POLICY_ERROR_CODE, jsonrpc_error, parse_jsonrpc, parse_jsonrpc_obj
 from palaryn_proxy.policy import Effect, PolicyContext, PolicyEngine, parse_pack
 from palaryn_proxy.types import Capability
 

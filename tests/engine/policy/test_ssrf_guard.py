@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from palaryn_proxy.errors import ConfigError
-from palaryn_proxy.ssrf import SsrfConfig, SsrfGuard, address_class, normalize_host, parse_ip_literal
+from palaryn_proxy.ssrf.guard import SsrfConfig, SsrfGuard, address_class, normalize_host, parse_ip_literal
 
 BLOCKED_LITERALS = [
     # (host as written, address class)

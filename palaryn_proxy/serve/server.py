@@ -20,15 +20,17 @@ from mitmproxy.master import Master
 from mitmproxy.proxy.layers.http import _http1, _http2
 from mitmproxy.proxy.layers.http._http_h2 import BufferedH2Connection
 
-from palaryn_proxy import agentenv, ca, clienterrors, logs, refusals, reload
+from palaryn_proxy import clienterrors, refusals
 from palaryn_proxy.addons import _httpguard, pipeline
 from palaryn_proxy.addons._httpguard import http1_answer
 from palaryn_proxy.addons._pipeline import Pipeline
 from palaryn_proxy.config import Config
 from palaryn_proxy.identity import new_request_id
-from palaryn_proxy.metrics import MetricsServer
-from palaryn_proxy.readiness import Readiness
 from palaryn_proxy.runtime import Runtime
+from palaryn_proxy.serve import logs, reload
+from palaryn_proxy.serve.metrics import MetricsServer
+from palaryn_proxy.serve.readiness import Readiness
+from palaryn_proxy.tls import agentenv, ca
 from palaryn_proxy.types import Decision
 
 log = logging.getLogger("palaryn")
@@ -275,7 +277,7 @@ def _install_signal_handlers(master: Master, opts: options.Options, runtime: Run
         loop.add_signal_handler(sig, on_signal)
     reloads: set[asyncio.Task[Any]] = set()  # referenced until done (the loop keeps only weak references)
 
-    def on_hup() -> None:  # re-read the config file; see palaryn_proxy/reload.py
+    def on_hup() -> None:  # re-read the config file; see palaryn_proxy/serve/reload.py
         task = loop.create_task(reload.reload(runtime))
         reloads.add(task)
         task.add_done_callback(reloads.discard)

@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from palaryn_proxy.audit import chain_files, read_records
+from palaryn_proxy.cli.report import parse_since
 from palaryn_proxy.config import Config
-from palaryn_proxy.report import parse_since
 
 _COLUMNS = ("ts", "actor", "type", "severity", "action", "entity", "message")
 

@@ -25,7 +25,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from palaryn_proxy.budget_config import (
+from palaryn_proxy.budget.config import (
     INFINITE,
     PER_REQUEST,
     WINDOW_GRACE_SECONDS,
@@ -35,9 +35,9 @@ from palaryn_proxy.budget_config import (
     format_usd,
     parse_budget_config,
 )
+from palaryn_proxy.budget.periods import Window, window
 from palaryn_proxy.errors import ConfigError, StorageError
 from palaryn_proxy.ids import random_hex
-from palaryn_proxy.periods import Window, window
 from palaryn_proxy.storage.base import (
     ROUND_DOWN,
     ROUND_UP,

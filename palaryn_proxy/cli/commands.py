@@ -1,4 +1,7 @@
-"""The `palaryn-proxy` command line: run, env, exec, ca, config, audit."""
+"""The `palaryn-proxy` group and its own commands: run, env, exec, ca, config, hash-token, audit, budget, usage.
+
+anomalies.py, policy.py and doctor.py register the rest (anomalies; policy and approvals; doctor).
+"""
 
 from __future__ import annotations
 
@@ -14,12 +17,15 @@ from typing import Any
 
 import click
 
-from palaryn_proxy import __version__, agentenv, ca, cli_anomalies, cli_policy
+from palaryn_proxy import __version__
 from palaryn_proxy.audit import chain_files, read_records, verify
+from palaryn_proxy.cli import anomalies as cli_anomalies
+from palaryn_proxy.cli import policy as cli_policy
+from palaryn_proxy.cli.report import GROUPS, aggregate, parse_since, render_table
 from palaryn_proxy.config import Config, load_config
 from palaryn_proxy.errors import PalarynError
 from palaryn_proxy.identity import hash_token
-from palaryn_proxy.report import GROUPS, aggregate, parse_since, render_table
+from palaryn_proxy.tls import agentenv, ca
 
 _PROXY_FLAGS = ("listen", "mode", "certs_dir", "audit_log", "metrics_listen")
 
@@ -88,7 +94,7 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="Do not print the banner.")
 def run(config: Config, quiet: bool) -> None:
     """Start the proxy (Ctrl-C or SIGTERM drains in-flight flows and exits)."""
-    from palaryn_proxy import server  # imports mitmproxy: only when running
+    from palaryn_proxy.serve import server  # imports mitmproxy: only when running
 
     server.configure_logging(config.log_level, config.log_format.lower(), tuple(config.mask_query_keys))
     sys.exit(asyncio.run(server.serve(config, quiet=quiet)))
@@ -328,7 +334,7 @@ def usage_cmd(since: str, by: str, as_json: bool, **kwargs: Any) -> None:
 
 cli_policy.register(main, _load, proxy_options)
 cli_anomalies.register(main, _load, proxy_options)
-from palaryn_proxy import doctor  # noqa: E402 - kept beside its registration
+from palaryn_proxy.cli import doctor  # noqa: E402 - kept beside its registration
 
 doctor.register(main, _load, proxy_options)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shlex
 from urllib.parse import quote
 
-from palaryn_proxy import ca
 from palaryn_proxy.config import Config
+from palaryn_proxy.tls import ca
 
 NO_PROXY = "localhost,127.0.0.1,::1"
 # Which runtimes read which variable is in README.md ("Trusting the CA").

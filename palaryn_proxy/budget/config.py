@@ -12,8 +12,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from palaryn_proxy.budget.periods import Period
 from palaryn_proxy.errors import ConfigError
-from palaryn_proxy.periods import Period
 from palaryn_proxy.storage.base import MAX_NANOS, nanos_to_usd
 from palaryn_proxy.types import Identity
 

@@ -13,12 +13,12 @@ from typing import Any
 
 from palaryn_proxy.config import Config
 from palaryn_proxy.errors import ConfigError
-from palaryn_proxy.metrics import Metrics
 from palaryn_proxy.pricing import PriceBook, UnpricedModels, default_max_output_tokens
 from palaryn_proxy.providers.base import LLMRequest, LLMResult
 from palaryn_proxy.providers.registry import ProviderRegistry
-from palaryn_proxy.tokens import count_tokens, estimate_prompt_tokens
+from palaryn_proxy.serve.metrics import Metrics
 from palaryn_proxy.types import FlowState, Reason, Usage
+from palaryn_proxy.usage.tokens import count_tokens, estimate_prompt_tokens
 
 log = logging.getLogger("palaryn")
 OTHER_MODEL = "other"  # metric label for models without a known price: keeps label values bounded

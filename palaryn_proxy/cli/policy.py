@@ -12,11 +12,11 @@ from typing import Any
 
 import click
 
-from palaryn_proxy.approvals import Approval, ApprovalBook
 from palaryn_proxy.classify import mcp_request
 from palaryn_proxy.config import Config
 from palaryn_proxy.errors import PalarynError
 from palaryn_proxy.policy import PolicyContext, load_packs
+from palaryn_proxy.policy.approvals import Approval, ApprovalBook
 from palaryn_proxy.storage import open_storage, parse_storage_config
 
 

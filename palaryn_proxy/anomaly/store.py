@@ -19,7 +19,8 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from palaryn_proxy.anomaly import AnomalyConfig, AnomalyDetector
+from palaryn_proxy.anomaly.config import AnomalyConfig
+from palaryn_proxy.anomaly.detector import AnomalyDetector
 from palaryn_proxy.errors import ConfigError, StorageError
 from palaryn_proxy.storage import Storage, StorageConfig, open_storage, redact_url
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from palaryn_proxy.mcp import McpRequest, parse_jsonrpc
+from palaryn_proxy.classify.mcp import McpRequest, parse_jsonrpc
 from palaryn_proxy.types import Capability, Kind
 
 _CAPABILITY_BY_METHOD = {

@@ -19,10 +19,10 @@ from typing import Any
 import click
 from cryptography import x509
 
-from palaryn_proxy import agentenv, ca
+from palaryn_proxy.cli.doctor_probes import PROBES, ProbeResult, run_probe
 from palaryn_proxy.config import Config
-from palaryn_proxy.doctor_probes import PROBES, ProbeResult, run_probe
 from palaryn_proxy.hostmatch import HostMatcher
+from palaryn_proxy.tls import agentenv, ca
 
 DEFAULT_PROBE_URL = "https://api.openai.com/v1/models"
 CA_WARN_DAYS = 30
