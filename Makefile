@@ -27,9 +27,10 @@ run: $(STAMP) ## Run the proxy (uses ./palaryn.yaml if present; extra flags: mak
 test: $(STAMP) ## Run every test (unit, storage against real redis-server, end-to-end through the proxy)
 	$(BIN)/pytest -q $(ARGS)
 
-lint: $(STAMP) ## ruff check and format check
+lint: $(STAMP) ## ruff check, ruff format check and mypy (scripts/typecheck.sh)
 	$(BIN)/ruff check palaryn_proxy addons tests
 	$(BIN)/ruff format --check palaryn_proxy addons tests
+	VENV=$(VENV) scripts/typecheck.sh
 
 format: $(STAMP) ## Apply ruff format and safe fixes
 	$(BIN)/ruff check --fix palaryn_proxy addons tests
@@ -39,4 +40,4 @@ bench: $(STAMP) ## Direct vs bare mitmdump vs palaryn-proxy, one table in bench/
 	$(BIN)/python bench/run.py $(ARGS)
 
 clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

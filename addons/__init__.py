@@ -12,12 +12,12 @@ from palaryn_proxy.runtime import Runtime
 
 def pipeline(runtime: Runtime) -> list[Any]:
     """The stages, in order. Each hook runs through this list top to bottom."""
+    from palaryn_proxy.addons._clientguard import ClientGuard
     from palaryn_proxy.addons.anomaly import AnomalyStage
     from palaryn_proxy.addons.audit import AuditStage
     from palaryn_proxy.addons.blocklist import BlocklistStage
     from palaryn_proxy.addons.budget import BudgetStage
     from palaryn_proxy.addons.classify import ClassifyStage
-    from palaryn_proxy.addons.clientguard import ClientGuard
     from palaryn_proxy.addons.dlp import DlpStage
     from palaryn_proxy.addons.identity import IdentityStage
     from palaryn_proxy.addons.policy import PolicyStage

@@ -7,7 +7,7 @@ import inspect
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast, overload
 
 from mitmproxy import http
 
@@ -18,7 +18,6 @@ from palaryn_proxy.types import Decision, DecodedBody, FlowState, Reason, Verdic
 
 log = logging.getLogger("palaryn")
 STATE_KEY = "palaryn"
-PROXY_ANSWERED = "proxy_answered"  # the proxy answered this flow itself: nothing went upstream
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -26,7 +25,11 @@ def state_of(flow: Any) -> FlowState | None:
     return flow.metadata.get(STATE_KEY) if flow is not None else None
 
 
-def header[D](message: http.Message, name: bytes, default: D = "") -> str | D:  # type: ignore[assignment]
+@overload
+def header(message: http.Message, name: bytes) -> str: ...
+@overload
+def header[D](message: http.Message, name: bytes, default: D) -> str | D: ...
+def header(message: http.Message, name: bytes, default: object = "") -> object:
     """A header's first value by its lower-case name. A scan of the raw fields: several times cheaper than
     `Headers.get`, which normalises the name and builds a list on every call; stages ask a dozen per flow."""
     for key, value in message.headers.fields:
@@ -92,9 +95,9 @@ def refuse(flow: http.HTTPFlow, verdict: Verdict, code: str) -> None:
     request_id = state.request_id if state else "unknown"
     if state is not None:
         state.refuse(verdict)
-        state.extra[PROXY_ANSWERED] = True
+        state.answered_by_proxy = True
     message = verdict.reason.message if verdict.reason else verdict.decision.value
-    style = state.extra.get("error_style") if state else None
+    style = state.error_style if state else None
     r = refusals.render(
         style, verdict.decision, message, code, request_id, verdict.status, verdict.retry_after
     )
@@ -156,7 +159,7 @@ def guarded(stage: str) -> Callable[[F], F]:
                 except Exception as exc:  # noqa: BLE001 - see docstring: fail closed, never open
                     on_error(self, args, exc)
 
-            return async_wrapper  # type: ignore[return-value]
+            return cast(F, async_wrapper)
 
         @functools.wraps(fn)
         def wrapper(self: Any, *args: Any) -> Any:
@@ -165,7 +168,7 @@ def guarded(stage: str) -> Callable[[F], F]:
             except Exception as exc:  # noqa: BLE001 - see docstring: fail closed, never open
                 on_error(self, args, exc)
 
-        return wrapper  # type: ignore[return-value]
+        return cast(F, wrapper)
 
     return decorate
 

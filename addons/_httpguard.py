@@ -36,7 +36,7 @@ from mitmproxy.proxy.layers.http._events import (
 from mitmproxy.utils import human
 
 from palaryn_proxy import clienterrors, refusals
-from palaryn_proxy.addons.clientguard import ClientGuard
+from palaryn_proxy.addons._clientguard import ClientGuard
 from palaryn_proxy.clienterrors import ClientError
 
 Server = _http1.Http1Server
@@ -149,7 +149,7 @@ class HttpGuard:
                 ResponseProtocolError(server.stream_id, error.tagged(), ErrorCode.GENERIC_CLIENT_ERROR)
             )
 
-    def read_headers(self, server: Server, event: events.Event) -> Commands:
+    def read_headers(self, server: Server, event: events.ConnectionEvent) -> Commands:
         """mitmproxy's Http1Server.read_headers with a size cap, unfolded lines, schemes and JSON refusals."""
         if not isinstance(event, events.DataReceived):
             yield from _mitmproxy_read_headers(server, event)  # a close mid-head: logged, closed
@@ -213,7 +213,9 @@ class HttpGuard:
     ) -> Commands:
         """Answer and record a request that never became a flow, then close the connection."""
         method, target = clienterrors.request_line_parts(_first_line(request_line))
-        request_id = self.stage.refuse_unparsed(server.conn, method, _url(server, target), error, started)
+        request_id = self.stage.refuse_unparsed(
+            server.context.client, method, _url(server, target), error, started
+        )
         yield commands.Log(f"{human.format_address(server.conn.peername)}: {error.message}")
         yield commands.SendData(server.conn, http1_answer(refusals.client_error(error, request_id)))
         yield commands.CloseConnection(server.conn)
@@ -225,7 +227,9 @@ class HttpGuard:
         method, target = (request.method, request.path) if request is not None else ("", "")
         clock: Clock | None = getattr(server, CLOCK, None)
         started = clock.started if clock is not None else None
-        request_id = self.stage.refuse_unparsed(server.conn, method, _url(server, target), error, started)
+        request_id = self.stage.refuse_unparsed(
+            server.context.client, method, _url(server, target), error, started
+        )
         refusals.CLIENT_FAILURE.set((request_id, None, error))
 
     def h2_handle_event(self, server: H2Server, event: events.Event) -> Commands:
@@ -301,7 +305,7 @@ def install(stage: ClientGuard) -> None:
     def _handle_event(self: Server, event: events.Event) -> Commands:
         return guard.handle_event(self, event)
 
-    def read_headers(self: Server, event: events.Event) -> Commands:
+    def read_headers(self: Server, event: events.ConnectionEvent) -> Commands:
         return guard.read_headers(self, event)
 
     def read_body(self: Server, event: events.Event) -> Commands:
@@ -312,6 +316,7 @@ def install(stage: ClientGuard) -> None:
 
     guard.read_headers_fn, guard.read_body_fn = read_headers, read_body
     H2Server._handle_event = h2_handle_event  # type: ignore[method-assign]
-    Server._handle_event = _handle_event  # type: ignore[method-assign]
+    # mypy types these two by Http1Connection, where mitmproxy defines them; they are patched on Http1Server only
+    Server._handle_event = _handle_event  # type: ignore[method-assign,assignment]
     Server.read_headers = read_headers  # type: ignore[method-assign]
-    Server.read_body = read_body  # type: ignore[method-assign]
+    Server.read_body = read_body  # type: ignore[method-assign,assignment]

@@ -14,11 +14,10 @@ import time
 
 from mitmproxy import http
 
-from palaryn_proxy.addons._flow import PROXY_ANSWERED, answered, elapsed, guarded, refuse, state_of
+from palaryn_proxy.addons._flow import answered, elapsed, guarded, refuse, state_of
 from palaryn_proxy.anomaly import (
     Action,
     Alert,
-    AnomalyConfig,
     AnomalyDetector,
     AnomalyStore,
     AnomalyType,
@@ -30,8 +29,6 @@ from palaryn_proxy.runtime import Runtime
 from palaryn_proxy.types import Decision, FlowState, Kind, Reason, Verdict
 
 HEADER = "X-Palaryn-Anomaly"
-FLAGS = "anomaly_flags"  # FlowState.extra: anomaly types to name in the response header
-HEADERS_AT = "anomaly_headers_at"  # FlowState.extra: seconds from request to response headers
 BLOCK_SECONDS = 60  # Retry-After (and hold) for types without a natural window
 _RATE_TYPES = (AnomalyType.REQUEST_RATE_SPIKE, AnomalyType.TOKEN_RATE_SPIKE, AnomalyType.COST_SPIKE)
 
@@ -39,7 +36,7 @@ _RATE_TYPES = (AnomalyType.REQUEST_RATE_SPIKE, AnomalyType.TOKEN_RATE_SPIKE, Ano
 class AnomalyStage:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
-        self.config = AnomalyConfig.from_mapping(runtime.config.anomaly)
+        self.config = runtime.config.sections.anomaly
         self.detector = AnomalyDetector(self.config)
         self.holds: dict[str, tuple[float, Alert]] = {}  # entity -> (blocked until, the alert), bounded
         self.keeper: BaselineKeeper | None = None
@@ -113,12 +110,11 @@ class AnomalyStage:
         state = state_of(flow)
         if state is None or flow.response is None:
             return
-        if not state.extra.get(PROXY_ANSWERED):
-            state.extra[HEADERS_AT] = elapsed(state)
+        if not state.answered_by_proxy:
+            state.headers_at = elapsed(state)
             flow.response.headers.pop(HEADER, None)  # only the proxy names anomalies
-        flags = state.extra.get(FLAGS)
-        if flags:
-            flow.response.headers[HEADER] = ",".join(flags)
+        if state.anomaly_flags:
+            flow.response.headers[HEADER] = ",".join(state.anomaly_flags)
 
     @guarded("anomaly")
     def response(self, flow: http.HTTPFlow) -> None:
@@ -134,7 +130,7 @@ class AnomalyStage:
     def _observe(self, flow: http.HTTPFlow, status: int | None, size: int | None) -> None:
         """Feed an upstream-served flow's outcome to the detector (flows the proxy answered are skipped)."""
         state = state_of(flow)
-        if not self.config.enabled or state is None or state.extra.get(PROXY_ANSWERED):
+        if not self.config.enabled or state is None or state.answered_by_proxy:
             return
         now = time.time()
         alerts = self.detector.after_response(
@@ -142,7 +138,7 @@ class AnomalyStage:
             workspace=state.identity.workspace,
             tool=_tool(state),
             status=status,
-            latency_s=state.extra.get(HEADERS_AT),
+            latency_s=state.headers_at,
             response_bytes=state.response_bytes if size is None else size,
             tokens=state.usage.total_tokens if state.usage is not None else None,
             cost_usd=state.cost_usd,
@@ -153,9 +149,8 @@ class AnomalyStage:
             if alert.action is Action.BLOCK:
                 self._hold(alert, now)
         resp = flow.response
-        flags = state.extra.get(FLAGS)
-        if resp is not None and not resp.stream and flags:
-            resp.headers[HEADER] = ",".join(flags)
+        if resp is not None and not resp.stream and state.anomaly_flags:
+            resp.headers[HEADER] = ",".join(state.anomaly_flags)
 
     # ---- alerts -----------------------------------------------------------------------------------
 
@@ -168,7 +163,9 @@ class AnomalyStage:
             if alert is not refusing:
                 state.note(Reason("anomaly", str(alert.type), alert.message))
             if alert.action is Action.FLAG:
-                flags: list[str] = state.extra.setdefault(FLAGS, [])
+                if state.anomaly_flags is None:
+                    state.anomaly_flags = []
+                flags = state.anomaly_flags
                 if str(alert.type) not in flags:
                     flags.append(str(alert.type))
             if alert.first:

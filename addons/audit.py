@@ -21,7 +21,6 @@ from palaryn_proxy.runtime import Runtime
 from palaryn_proxy.types import Decision, FlowState, Reason, Verdict
 
 log = logging.getLogger("palaryn")
-FINISHED = "audited"
 ACK_TIMEOUT_SECONDS = 10.0  # a record not written by then counts as failed (a stalled disk fails flows)
 
 
@@ -75,7 +74,7 @@ class AuditStage:
             self._client_error(state, client_error)
             await self._acknowledged(self._finish(state))
             return
-        timeout = state.extra.get("upstream_timeout")
+        timeout = state.upstream_timeout
         if timeout is not None:
             rule, text = "timeout", f"upstream sent no response within {timeout:g}s"
         elif "client disconnected" in message.lower():
@@ -92,7 +91,7 @@ class AuditStage:
         if state.status is None and stage == "upstream":
             state.status = 504 if rule == "timeout" else 502
             # mitmproxy writes the error answer right after this hook, in this task: tell it who this is.
-            UPSTREAM_FAILURE.set((state.request_id, state.extra.get("error_style"), state.status))
+            UPSTREAM_FAILURE.set((state.request_id, state.error_style, state.status))
         await self._acknowledged(self._finish(state))  # the answer is an error either way
 
     def _client_error(self, state: FlowState, error: ClientError) -> None:
@@ -101,7 +100,7 @@ class AuditStage:
         state.refuse(error.verdict)
         state.status = error.status
         # mitmproxy writes the error answer right after this hook, in this task: tell it who this is.
-        CLIENT_FAILURE.set((state.request_id, state.extra.get("error_style"), error))
+        CLIENT_FAILURE.set((state.request_id, state.error_style, error))
 
     async def _acknowledged(self, ack: Ack | None) -> bool:
         """Wait for the record to be written; True when it was not and the flow must fail (fail closed)."""
@@ -132,16 +131,12 @@ class AuditStage:
         refuse(flow, Verdict(Decision.ERROR, reason, status=503), "audit_unavailable")
 
     def _finish(self, state: FlowState) -> Ack | None:
-        if state.extra.get(FINISHED):
+        if state.audited:
             return None
-        state.extra[FINISHED] = True
+        state.audited = True
         self.live.pop(state.request_id, None)
         ack = self.runtime.finish(state, elapsed(state))
-        # The flow is over and recorded: what the stages kept for it goes now. mitmproxy keeps each finished
-        # flow in a reference cycle until the collector runs; emptied, it holds no parsed body, prompt or
-        # stream guard (closures over this state, a cycle of their own) meanwhile.
-        state.extra.clear()
-        state.extra[FINISHED] = True
+        state.release()
         return ack
 
     def in_flight(self) -> int:

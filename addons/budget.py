@@ -9,15 +9,14 @@ from decimal import Decimal
 from mitmproxy import http
 
 from palaryn_proxy.addons._flow import answered, guarded, refuse, state_of, storage_failed
-from palaryn_proxy.addons.usage import LLM_REQUEST, Cut, add_stream_guard
 from palaryn_proxy.budget import BudgetEngine, BudgetRefusal, BudgetReservation, Charge
 from palaryn_proxy.errors import StorageError
 from palaryn_proxy.providers.base import StreamParser
 from palaryn_proxy.runtime import Runtime
-from palaryn_proxy.types import Decision, FlowState, Reason, Verdict
+from palaryn_proxy.types import Admission, Decision, FlowState, Reason, Verdict
 from palaryn_proxy.usage import LlmAccountant
+from palaryn_proxy.usage.stream import Cut, add_stream_guard
 
-RESERVATION = "budget_reservation"
 WARNING_HEADER = "X-Palaryn-Budget-Warning"
 
 
@@ -31,7 +30,7 @@ class BudgetStage:
     async def request(self, flow: http.HTTPFlow) -> None:
         engine = self.runtime.budgets
         state = state_of(flow)
-        req = state.extra.get(LLM_REQUEST) if state is not None else None
+        req = state.llm.request if state is not None and state.llm is not None else None
         rate = self.runtime.stages.get("ratelimit")  # its check may be in flight (addons/ratelimit.py)
         if engine is None or state is None or req is None or answered(flow):
             if rate is not None:
@@ -59,7 +58,9 @@ class BudgetStage:
             self.runtime.metrics.budget_refusals.labels(result.budget).inc()
             refuse(flow, Verdict(Decision.BUDGET_EXCEEDED, result.reason(), status=402), "budget_exceeded")
             return
-        state.extra[RESERVATION] = result
+        if state.admission is None:
+            state.admission = Admission()
+        state.admission.reservation = result
         self.held[state.request_id] = result
         allowance = self.accountant.output_allowance(req, engine.remaining_usd(result))
         if allowance is not None:
@@ -69,7 +70,8 @@ class BudgetStage:
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         """Budgets already past `warn_at` when this call was admitted: say so before any body is sent."""
         state = state_of(flow)
-        reservation: BudgetReservation | None = state.extra.get(RESERVATION) if state is not None else None
+        admission = state.admission if state is not None else None
+        reservation = admission.reservation if admission is not None else None
         if reservation is None or flow.response is None or self.runtime.budgets is None:
             return
         warnings = self.runtime.budgets.above_warn_at(reservation)
@@ -86,9 +88,9 @@ class BudgetStage:
 
     async def _finish(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
-        reservation: BudgetReservation | None = (
-            state.extra.pop(RESERVATION, None) if state is not None else None
-        )
+        reservation = None
+        if state is not None and state.admission is not None:
+            reservation, state.admission.reservation = state.admission.reservation, None
         engine = self.runtime.budgets
         if reservation is None or engine is None or state is None:
             return
@@ -112,7 +114,7 @@ class BudgetStage:
             state.note(Reason("budget", f"warn_at:{charge.budget.name}", charge.describe()))
         if flow.response is not None and not flow.response.stream and settled.warnings:
             flow.response.headers[WARNING_HEADER] = "; ".join(c.describe() for c in settled.warnings)
-        cut = state.extra.get("budget_cut")
+        cut = state.stream.budget_cut if state.stream is not None else None
         if cut is not None:
             state.refuse(Verdict(Decision.BUDGET_EXCEEDED, Reason("budget", cut[0], cut[1])))
 
@@ -148,7 +150,8 @@ def _stream_guard(state: FlowState, max_output_tokens: int) -> Callable[[StreamP
         if parser.output_tokens_so_far <= max_output_tokens:
             return None
         message = f"budget exhausted mid-stream after {parser.output_tokens_so_far} output tokens"
-        state.extra["budget_cut"] = ("mid_stream", message)
+        if state.stream is not None:
+            state.stream.budget_cut = ("mid_stream", message)
         return Cut(message, "budget_exceeded")
 
     return guard

@@ -7,9 +7,7 @@ from mitmproxy import http
 from palaryn_proxy.addons._flow import decoded, guarded, header, state_of
 from palaryn_proxy.classify import classify
 from palaryn_proxy.runtime import Runtime
-from palaryn_proxy.types import Kind
-
-ADAPTER = "adapter"
+from palaryn_proxy.types import Kind, LlmCall
 
 
 class ClassifyStage:
@@ -27,8 +25,7 @@ class ClassifyStage:
         adapter = registry.resolve(state.host, req.port, req.path.split("?", 1)[0])
         if adapter is not None:
             state.kind, state.tool, state.provider = Kind.LLM, "llm", adapter.id
-            state.extra[ADAPTER] = adapter
-            state.extra["error_style"] = adapter.error_style
+            state.llm = LlmCall(adapter, adapter.error_style)
 
     @guarded("classify")
     def request(self, flow: http.HTTPFlow) -> None:

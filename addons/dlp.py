@@ -11,7 +11,6 @@ from typing import Any
 from mitmproxy import http
 
 from palaryn_proxy.addons._flow import (
-    PROXY_ANSWERED,
     answered,
     body,
     content_encoding,
@@ -21,10 +20,9 @@ from palaryn_proxy.addons._flow import (
     replace_body,
     state_of,
 )
-from palaryn_proxy.addons.usage import TAP, one_chunk, parse_llm_request
+from palaryn_proxy.addons._llm import parse_llm_request
 from palaryn_proxy.dlp import (
     ContentDecodingError,
-    DlpConfig,
     DlpScanner,
     OnTimeout,
     ScanResult,
@@ -34,18 +32,18 @@ from palaryn_proxy.dlp import (
 from palaryn_proxy.dlp.decoded import BodyPlan, plan_body
 from palaryn_proxy.refusals import stream_error_event
 from palaryn_proxy.runtime import Runtime
-from palaryn_proxy.types import Decision, DecodedBody, FlowState, Kind, Reason, Verdict
+from palaryn_proxy.types import Decision, DecodedBody, FlowState, Kind, Reason, StreamPlan, Verdict
+from palaryn_proxy.usage.stream import one_chunk
 
 THREAD_SCAN_BYTES = 64 * 1024  # bigger bodies are scanned in a worker thread, off the event loop
 SCAN_THREADS = 2  # scans waiting for a thread count against their deadline too
 WARNING_HEADER = "X-Palaryn-Warning"
-STREAM = "dlp_stream"
 
 
 class DlpStage:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
-        self.scanner = DlpScanner(DlpConfig.from_mapping(runtime.config.dlp, runtime.config.injection))
+        self.scanner = DlpScanner(runtime.config.sections.dlp)
         self.pool = ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="palaryn-dlp")
 
     def done(self) -> None:
@@ -98,7 +96,7 @@ class DlpStage:
         """Streams: decode, scan and redact on the way through (overlap keeps split secrets whole)."""
         state = state_of(flow)
         resp = flow.response
-        if state is None or resp is None or state.extra.get(PROXY_ANSWERED) or not callable(resp.stream):
+        if state is None or resp is None or state.answered_by_proxy or not callable(resp.stream):
             return
         try:
             decoder = StreamDecoder(content_encoding(resp), self.runtime.config.decoded_cap)
@@ -110,17 +108,20 @@ class DlpStage:
         )
         for name in ("content-encoding", "content-length"):
             resp.headers.pop(name, None)  # what we forward is decoded and may change length
-        state.extra[STREAM] = scanner
+        if state.stream is None:
+            state.stream = StreamPlan()
+        state.stream.scanner = scanner
         resp.stream = _filter(resp.stream, decoder, scanner, state)
 
     @guarded("dlp")
     async def response(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
         resp = flow.response
-        if state is None or resp is None or state.extra.get(PROXY_ANSWERED):
+        if state is None or resp is None or state.answered_by_proxy:
             return
-        scanner: StreamScanner | None = state.extra.pop(STREAM, None)
-        if scanner is not None:
+        stream = state.stream
+        if stream is not None and stream.scanner is not None:
+            scanner, stream.scanner = stream.scanner, None  # recorded once
             self._record_findings(state, [f.to_audit() for f in scanner.findings])
             return
         if resp.stream or not resp.raw_content:
@@ -228,8 +229,8 @@ def _filter(
         out.append(scanner.finish())
         out.extend(pieces)  # error events the tap appends are already plain
         if scanner.blocked:
-            tap = state.extra.get(TAP)
-            parser = getattr(tap, "parser", None)
+            tap = state.stream.tap if state.stream is not None else None
+            parser = tap.parser if tap is not None else None
             message, code = "a secret in the response was blocked", "dlp_blocked"
             out.append(parser.error_event(message, code) if parser else stream_error_event(message, code))
             state.note(Reason("dlp", "stream_blocked", message), Decision.DENY)

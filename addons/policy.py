@@ -15,7 +15,6 @@ from typing import Any
 from mitmproxy import http
 
 from palaryn_proxy.addons._flow import (
-    PROXY_ANSWERED,
     answered,
     body,
     guarded,
@@ -24,19 +23,20 @@ from palaryn_proxy.addons._flow import (
     replace_body,
     state_of,
 )
-from palaryn_proxy.addons.usage import Cut, add_stream_guard, parse_llm_request
+from palaryn_proxy.addons._llm import parse_llm_request
 from palaryn_proxy.audit import mask_url
 from palaryn_proxy.classify import mcp_request
-from palaryn_proxy.errors import ConfigError, StorageError
+from palaryn_proxy.errors import StorageError
 from palaryn_proxy.notify import post_json
 from palaryn_proxy.policy import Effect, PolicyContext, PolicyEngine, PolicyResult, apply_transforms
 from palaryn_proxy.policy.approvals import Approval, ApprovalBook, new_id
 from palaryn_proxy.providers.base import StreamParser
 from palaryn_proxy.runtime import Runtime
+from palaryn_proxy.serve import reload
 from palaryn_proxy.types import Decision, FlowState, Kind, Reason, Verdict
+from palaryn_proxy.usage.stream import Cut, add_stream_guard
 
 log = logging.getLogger("palaryn")
-CONTEXT = "policy_context"
 APPROVAL_HEADER = "X-Palaryn-Approval-Id"
 RELOAD_CHECK_SECONDS = 2.0
 
@@ -46,7 +46,7 @@ class PolicyStage:
         self.runtime = runtime
         config = runtime.config
         self.base_dir = config.source.parent if config.source else None
-        self.engine = PolicyEngine.from_config(config.values, base_dir=self.base_dir)
+        self.engine: PolicyEngine = config.sections.policy  # swapped by serve/reload.py
         self.approvals = ApprovalBook(runtime.storage) if runtime.storage is not None else None
         self._mtimes = self._source_mtimes()
         self._watcher: asyncio.Task[None] | None = None
@@ -69,23 +69,12 @@ class PolicyStage:
         return {Path(p): Path(p).stat().st_mtime for p in self.engine.sources if Path(p).exists()}
 
     async def _watch(self) -> None:
+        """A changed pack file reloads through the same path as SIGHUP (serve/reload.py)."""
         while True:
             await asyncio.sleep(RELOAD_CHECK_SECONDS)
             if self._source_mtimes() != self._mtimes:
-                self.reload()
-
-    def reload(self) -> bool:
-        """Load the packs again; an invalid pack keeps the old policy (and says why in the log)."""
-        try:
-            engine = PolicyEngine.from_config(self.runtime.config.values, base_dir=self.base_dir)
-        except ConfigError as exc:
-            log.error("policy reload failed, keeping the previous policy: %s", exc)
-            self._mtimes = self._source_mtimes()
-            return False
-        self.engine = engine
-        self._mtimes = self._source_mtimes()
-        log.warning("policy reloaded: %d pack(s)", len(engine.packs))
-        return True
+                self._mtimes = self._source_mtimes()
+                await reload.reload(self.runtime, "policy")
 
     # ------------------------------------------------------------------ requests
 
@@ -98,7 +87,7 @@ class PolicyStage:
         data = got.data
         ctype = header(flow.request, b"content-type")
         ctx = self._context(flow, state)
-        state.extra[CONTEXT] = ctx
+        state.policy = ctx
         contexts = [ctx]
         mcp = mcp_request(data, ctype) if state.kind is Kind.MCP else None
         if mcp is not None:  # every call in a batch is judged; one denial denies the batch
@@ -248,8 +237,8 @@ class PolicyStage:
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         """Streams: judge each tool call as the model asks for it; cut before it reaches the client."""
         state = state_of(flow)
-        ctx: PolicyContext | None = state.extra.get(CONTEXT) if state is not None else None
-        if state is None or ctx is None or state.kind is not Kind.LLM or state.extra.get(PROXY_ANSWERED):
+        ctx = state.policy if state is not None else None
+        if state is None or ctx is None or state.kind is not Kind.LLM or state.answered_by_proxy:
             return
         add_stream_guard(state, self._tool_guard(state, ctx))
 
@@ -270,7 +259,8 @@ class PolicyStage:
                     "policy", result.rule or "model_tools", f"model asked for a denied tool: {result.message}"
                 )
             )
-            state.extra["tool_denied"] = True
+            if state.llm is not None:
+                state.llm.tool_denied = True
             return (
                 Cut(
                     f"the model asked to call a denied tool ({result.message})",
@@ -287,11 +277,11 @@ class PolicyStage:
     def response(self, flow: http.HTTPFlow) -> None:
         """Non-streamed LLM responses asking for a denied tool are replaced by a provider-native error."""
         state = state_of(flow)
-        ctx: PolicyContext | None = state.extra.get(CONTEXT) if state is not None else None
+        ctx = state.policy if state is not None else None
         if state is None or ctx is None or not state.model_tools or flow.response is None:
             return
         if flow.response.stream:
-            if state.extra.get("tool_denied"):
+            if state.llm is not None and state.llm.tool_denied:
                 state.decision = Decision.DENY
             return
         result = self.engine.evaluate_model_tools(replace(ctx, model_tools=tuple(state.model_tools)))

@@ -13,15 +13,11 @@ from typing import Any
 from mitmproxy import http
 
 from palaryn_proxy.addons._flow import answered, guarded, refuse, state_of, storage_failed
-from palaryn_proxy.addons.usage import LLM_REQUEST
 from palaryn_proxy.errors import StorageError
 from palaryn_proxy.ratelimit import RateLimitRefusal, RateLimitTicket
 from palaryn_proxy.runtime import Runtime
-from palaryn_proxy.types import Decision, FlowState, Verdict
+from palaryn_proxy.types import Admission, Decision, FlowState, Verdict
 from palaryn_proxy.usage import LlmAccountant
-
-TICKET = "rate_limit_ticket"
-PENDING = "rate_limit_pending"  # the check in flight, for the budget stage to settle
 
 
 class RateLimitStage:
@@ -35,11 +31,11 @@ class RateLimitStage:
         state = state_of(flow)
         if limiter is None or state is None or answered(flow):
             return
-        req = state.extra.get(LLM_REQUEST)
+        req = state.llm.request if state.llm is not None else None
         tokens = self.accountant.estimated_tokens(req) if req is not None else None
         check = limiter.check(state.identity, state.host, tokens=tokens)
         if req is not None and self.runtime.budgets is not None:
-            state.extra[PENDING] = asyncio.ensure_future(check)
+            state.admission = Admission(rate_check=asyncio.ensure_future(check))
             return
         await self._decide(flow, state, check)
 
@@ -47,7 +43,7 @@ class RateLimitStage:
     async def decide_pending(self, flow: http.HTTPFlow) -> None:
         """Settle a check left in flight by `request` (the budget stage calls this; a no-op without one)."""
         state = state_of(flow)
-        pending = state.extra.pop(PENDING, None) if state is not None else None
+        pending = _take_check(state)
         if state is not None and pending is not None:
             await self._decide(flow, state, pending)
 
@@ -66,7 +62,9 @@ class RateLimitStage:
             )
             refuse(flow, verdict, "rate_limited")
             return
-        state.extra[TICKET] = result
+        if state.admission is None:
+            state.admission = Admission()
+        state.admission.rate_ticket = result
 
     @guarded("ratelimit")
     async def response(self, flow: http.HTTPFlow) -> None:
@@ -79,19 +77,29 @@ class RateLimitStage:
     async def _correct(self, flow: http.HTTPFlow) -> None:
         """Replace the estimated tokens charged at admission by what the call actually used."""
         state = state_of(flow)
-        pending = state.extra.pop(PENDING, None) if state is not None else None
+        pending = _take_check(state)
         if pending is not None:  # never settled (the budget stage failed): take its ticket, if it got one
             try:
                 result = await pending
             except StorageError:
                 result = None
-            if isinstance(result, RateLimitTicket) and state is not None:
-                state.extra[TICKET] = result
-        ticket: RateLimitTicket | None = state.extra.pop(TICKET, None) if state is not None else None
-        if ticket is None or self.runtime.rate_limits is None or state is None:
+            if isinstance(result, RateLimitTicket) and state is not None and state.admission is not None:
+                state.admission.rate_ticket = result
+        if state is None or state.admission is None or self.runtime.rate_limits is None:
+            return
+        ticket, state.admission.rate_ticket = state.admission.rate_ticket, None
+        if ticket is None:
             return
         actual = state.usage.total_tokens if state.usage is not None else 0
         try:
             await self.runtime.rate_limits.settle(ticket, actual)
         except StorageError:
             self.runtime.metrics.storage_errors.labels("ratelimit").inc()
+
+
+def _take_check(state: FlowState | None) -> asyncio.Future[Any] | None:
+    """The rate check left in flight for the budget stage, taken off the state (settled exactly once)."""
+    if state is None or state.admission is None:
+        return None
+    check, state.admission.rate_check = state.admission.rate_check, None
+    return check

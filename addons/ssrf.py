@@ -16,17 +16,10 @@ from mitmproxy.proxy import server_hooks
 
 from palaryn_proxy.addons._flow import answered, guarded, refuse, state_of
 from palaryn_proxy.runtime import Runtime
-from palaryn_proxy.ssrf import SsrfConfig, SsrfGuard
+from palaryn_proxy.ssrf import SsrfGuard
 from palaryn_proxy.types import Decision, Reason, Verdict
 
 PIN_SECONDS = 60.0  # a checked address is reused for the connection opened right after the check
-
-
-def adapter_hosts(providers: dict) -> list[str]:
-    """Hosts config gives to LLM adapters (a local Ollama or vLLM): allowed as configured."""
-    return [
-        h for entry in (providers or {}).values() if isinstance(entry, dict) for h in entry.get("hosts") or []
-    ]
 
 
 class SsrfStage:
@@ -38,8 +31,7 @@ class SsrfStage:
             key.rsplit(":", 1)[0] if key.count(":") == 1 else key: target.rpartition(":")[0].strip("[]")
             for key, target in self.overrides.items()
         }  # overridden names are checked like DNS answers
-        ssrf_config = SsrfConfig.from_mapping(config.ssrf, extra_allow_hosts=adapter_hosts(config.providers))
-        self.guard = SsrfGuard(ssrf_config, static_hosts=static)
+        self.guard = SsrfGuard(config.sections.ssrf, static_hosts=static)
         self.enabled = self.guard.config.enabled
         self.pins: dict[tuple[str, int], tuple[str, float]] = {}
         # server connection id -> the (host, port) it stands for

@@ -11,7 +11,6 @@ from palaryn_proxy.addons._flow import answered, guarded, state_of
 from palaryn_proxy.runtime import Runtime
 
 log = logging.getLogger("palaryn")
-WATCHDOG = "upstream_watchdog"
 WEBSOCKET_KEEP = 16
 
 
@@ -42,7 +41,7 @@ class UpstreamStage:
         if answered(flow) or state is None:
             return
         timeout = float(self.runtime.config.upstream_timeout)
-        state.extra[WATCHDOG] = asyncio.get_running_loop().call_later(timeout, self._expire, flow, timeout)
+        state.upstream_watchdog = asyncio.get_running_loop().call_later(timeout, self._expire, flow, timeout)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         self._disarm(flow)
@@ -58,17 +57,17 @@ class UpstreamStage:
 
     def _disarm(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
-        handle = state.extra.pop(WATCHDOG, None) if state is not None else None
-        if handle is not None:
-            handle.cancel()
+        if state is not None and state.upstream_watchdog is not None:
+            state.upstream_watchdog.cancel()
+            state.upstream_watchdog = None
 
     def _expire(self, flow: http.HTTPFlow, timeout: float) -> None:
         """The upstream stayed silent too long: end its connection so the client gets an answer now."""
         state = state_of(flow)
         if state is None or flow.response is not None or flow.error is not None:
             return
-        state.extra.pop(WATCHDOG, None)
-        state.extra["upstream_timeout"] = timeout
+        state.upstream_watchdog = None
+        state.upstream_timeout = timeout
         proxyserver = ctx.master.addons.get("proxyserver")
         handler = proxyserver.connections.get(flow.client_conn.id) if proxyserver else None
         transport = handler.transports.get(flow.server_conn) if handler is not None else None

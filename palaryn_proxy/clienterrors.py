@@ -1,6 +1,6 @@
 """Client-side failures as values: malformed requests (400), non-HTTP URL schemes (400, deny), slow clients (408).
 
-Pure data and parsing; addons/_httpguard.py and addons/clientguard.py find these in mitmproxy's HTTP layers,
+Pure data and parsing; addons/_httpguard.py and addons/_clientguard.py find these in mitmproxy's HTTP layers,
 answer them with `refusals.render` and audit each one as decision `error` (or `deny`) with a `client` reason.
 """
 

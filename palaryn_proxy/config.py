@@ -1,8 +1,9 @@
 """The one place every configuration key is declared, typed, defaulted, documented and validated.
 
 Precedence, lowest first: declared default < YAML file < PALARYN_<KEY> environment variable < CLI flag.
-Sections owned by later pipeline stages (budgets, dlp, policy, ...) are declared here as mappings or lists
-and validated by their stage's own parser, which `load_config` runs too, so `config check` sees every error.
+Sections owned by pipeline stages (budgets, dlp, policy, ...) are declared here as mappings or lists and
+parsed once by their stage's own parser (palaryn_proxy/sections.py) into `Config.sections`, the typed values
+the stages are handed; so `config check` sees every error.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from palaryn_proxy.errors import ConfigError
+
+if TYPE_CHECKING:
+    from palaryn_proxy.sections import Sections
 
 DEFAULT_CONFIG_FILE = "palaryn.yaml"
 
@@ -265,6 +269,7 @@ class Config:
     identity: IdentityConfig = field(default_factory=IdentityConfig)
     audit_options: AuditOptions = field(default_factory=AuditOptions)
     client_timeout: ClientTimeouts = field(default_factory=ClientTimeouts)
+    sections: Sections = field(default=None)  # type: ignore[assignment]  # set by load_config, always
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -527,17 +532,16 @@ def load_config(
         client_timeout = parse_client_timeouts(values["client_timeouts"])
     except ConfigError as exc:
         raise ConfigError(f"{where('client_timeouts')}: {exc}") from None
-    config = Config(
+    from palaryn_proxy import sections  # the stages' own parsers (imported late: they are many)
+
+    return Config(
         values=values,
         source=source,
         identity=identity,
         audit_options=audit_options,
         client_timeout=client_timeout,
+        sections=sections.parse(values, source.parent if source else None),
     )
-    from palaryn_proxy import sections  # the stages' own parsers; imported late, they import this module
-
-    sections.validate(config)
-    return config
 
 
 def _copy(value: Any) -> Any:

@@ -109,8 +109,8 @@ def render(
             }
         }
         if style is None:
-            body["error"]["decision"] = decision.value  # type: ignore[index]
-            body["error"]["request_id"] = request_id  # type: ignore[index]
+            body["error"]["decision"] = decision.value
+            body["error"]["request_id"] = request_id
     headers = {
         "content-type": "application/json",
         REQUEST_ID_HEADER: request_id,

@@ -8,13 +8,13 @@ from typing import Any
 
 from palaryn_proxy.anomaly import store as anomaly_store
 from palaryn_proxy.audit import Ack, AuditWriter, build_record
-from palaryn_proxy.budget import BudgetEngine, parse_budget_config
+from palaryn_proxy.budget import BudgetEngine
 from palaryn_proxy.config import AuditDurability, Config
 from palaryn_proxy.hostmatch import HostMatcher
 from palaryn_proxy.identity import IdentityResolver
-from palaryn_proxy.ratelimit import RateLimiter, parse_rate_limit_config
+from palaryn_proxy.ratelimit import RateLimiter
 from palaryn_proxy.serve.metrics import Metrics
-from palaryn_proxy.storage import Storage, StorageConfig, open_storage, parse_storage_config
+from palaryn_proxy.storage import Storage, StorageConfig, open_storage
 from palaryn_proxy.types import FlowState
 
 log = logging.getLogger("palaryn")
@@ -38,15 +38,17 @@ class Runtime:
 
     @classmethod
     def build(cls, config: Config, *, open_audit: bool = True) -> Runtime:
-        budget_config = parse_budget_config(config.values)
-        rate_config = parse_rate_limit_config(config.values)
-        storage_config = parse_storage_config(config.values)
+        budget_config = config.sections.budgets
+        rate_config = config.sections.rate_limits
+        storage_config = config.sections.storage
         budgets_on = bool(budget_config.budgets) or budget_config.per_request_max_usd is not None
         storage = None
         approvals_on = bool(config.policy_packs)  # REQUIRE_APPROVAL rules keep approvals in storage
         if budgets_on or rate_config.rules or approvals_on:
             storage = open_storage(storage_config.url, key_prefix=storage_config.key_prefix)
-        elif anomaly_store.persists(config.values):  # baselines only: an unopenable store just logs
+        elif (
+            config.sections.anomaly.enabled and config.sections.anomaly.persist
+        ):  # baselines only: an unopenable store just logs
             storage = anomaly_store.open_optional_storage(storage_config)
         audit = None
         if open_audit:

@@ -1,28 +1,55 @@
-"""Validation of the config sections owned by pipeline stages, run by load_config (and so `config check`)."""
+"""The config sections owned by pipeline stages, each parsed once at load time into the typed value its stage
+is handed (`Config.sections`); every parser raises ConfigError naming its key and the fix."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 from palaryn_proxy.anomaly import AnomalyConfig
-from palaryn_proxy.budget import parse_budget_config
-from palaryn_proxy.config import Config
+from palaryn_proxy.budget import BudgetConfig, parse_budget_config
 from palaryn_proxy.dlp import DlpConfig
 from palaryn_proxy.policy import PolicyEngine
 from palaryn_proxy.pricing import PriceBook
 from palaryn_proxy.providers.registry import ProviderRegistry
-from palaryn_proxy.ratelimit import parse_rate_limit_config
+from palaryn_proxy.ratelimit import RateLimitConfig, parse_rate_limit_config
 from palaryn_proxy.ssrf import SsrfConfig
-from palaryn_proxy.storage import parse_storage_config
+from palaryn_proxy.storage import StorageConfig, parse_storage_config
 from palaryn_proxy.usage import pricing_overrides
 
 
-def validate(config: Config) -> None:
-    """Parse every stage's section once; each parser raises ConfigError naming its key and the fix."""
-    ProviderRegistry.from_config(config.providers)
-    PriceBook(pricing_overrides(config))
-    parse_storage_config(config.values)
-    parse_budget_config(config.values)
-    parse_rate_limit_config(config.values)
-    PolicyEngine.from_config(config.values, base_dir=config.source.parent if config.source else None)
-    SsrfConfig.from_mapping(config.ssrf)
-    DlpConfig.from_mapping(config.dlp, config.injection)
-    AnomalyConfig.from_mapping(config.anomaly)
+@dataclass(frozen=True, slots=True)
+class Sections:
+    storage: StorageConfig
+    budgets: BudgetConfig
+    rate_limits: RateLimitConfig
+    providers: ProviderRegistry
+    prices: PriceBook
+    policy: PolicyEngine  # the packs, read from their files at load (and again on reload)
+    ssrf: SsrfConfig
+    dlp: DlpConfig  # dlp and injection
+    anomaly: AnomalyConfig
+
+
+def adapter_hosts(providers: Mapping[str, Any]) -> list[str]:
+    """Hosts config gives to LLM adapters (a local Ollama or vLLM): the SSRF guard allows them as configured."""
+    return [
+        h for entry in (providers or {}).values() if isinstance(entry, dict) for h in entry.get("hosts") or []
+    ]
+
+
+def parse(values: Mapping[str, Any], base_dir: Path | None) -> Sections:
+    """Parse every stage's section of a validated config's values (pack paths relative to `base_dir`)."""
+    return Sections(
+        storage=parse_storage_config(values),
+        budgets=parse_budget_config(values),
+        rate_limits=parse_rate_limit_config(values),
+        providers=ProviderRegistry.from_config(values["providers"]),
+        prices=PriceBook(pricing_overrides(values["pricing"])),
+        policy=PolicyEngine.from_config(values, base_dir=base_dir),
+        ssrf=SsrfConfig.from_mapping(values["ssrf"], extra_allow_hosts=adapter_hosts(values["providers"])),
+        dlp=DlpConfig.from_mapping(values["dlp"], values["injection"]),
+        anomaly=AnomalyConfig.from_mapping(values["anomaly"]),
+    )

@@ -5,7 +5,17 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from palaryn_proxy.budget import BudgetReservation
+    from palaryn_proxy.dlp import StreamScanner
+    from palaryn_proxy.policy.model import PolicyContext
+    from palaryn_proxy.providers.base import Adapter, LLMRequest
+    from palaryn_proxy.ratelimit import RateLimitTicket
+    from palaryn_proxy.usage.stream import Guard, StreamTap
 
 
 class Decision(enum.StrEnum):
@@ -112,6 +122,38 @@ class DecodedBody:
 
 
 @dataclass(slots=True)
+class LlmCall:
+    """An LLM call as the stages see it: its provider adapter, and the request once parsed."""
+
+    adapter: Adapter
+    error_style: str | None
+    request: LLMRequest | None = None  # re-parsed after a policy TRANSFORM or a DLP redaction
+    api: str | None = None
+    usage_settled: bool = False  # usage: accounted exactly once (response or error)
+    tool_denied: bool = False  # policy: a model tool call in the answer was denied
+
+
+@dataclass(slots=True)
+class StreamPlan:
+    """How a response stream is handled: the usage tap, the DLP scanner, guards that may end it early."""
+
+    tap: StreamTap | None = None
+    scanner: StreamScanner | None = None
+    guards: list[Guard] = field(default_factory=list)
+    budget_cut: tuple[str, str] | None = None  # budget: (rule, message) when a guard ended the stream
+
+
+@dataclass(slots=True)
+class Admission:
+    """Rate limit and budget admission of one call: the rate check (in flight, then its ticket) and the
+    budget reservation, settled when the call ends."""
+
+    rate_check: asyncio.Future[Any] | None = None
+    rate_ticket: RateLimitTicket | None = None
+    reservation: BudgetReservation | None = None
+
+
+@dataclass(slots=True)
 class FlowState:
     """Everything the pipeline learns about one flow; stages write here, the audit stage reads it."""
 
@@ -141,7 +183,30 @@ class FlowState:
     blocked_by: str | None = None  # stage name when the proxy answered instead of upstream
     request_body: DecodedBody | None = None  # decoded once for every stage (addons/_flow.body)
     response_body: DecodedBody | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # stage-private scratch space, never audited
+    # What stages hand each other (never audited as such): set by the stage named, read by later ones.
+    answered_by_proxy: bool = False  # any refusing stage: the proxy answered, nothing went upstream
+    llm: LlmCall | None = None  # classify (adapter) and usage (the parsed request)
+    stream: StreamPlan | None = None  # usage (tap), dlp (scanner), policy and budget (guards)
+    admission: Admission | None = None  # ratelimit (check, ticket) and budget (reservation)
+    policy: PolicyContext | None = None  # policy: the request's context, for judging model tool calls
+    upstream_watchdog: asyncio.TimerHandle | None = None  # upstream: the first-byte deadline
+    upstream_timeout: float | None = None  # upstream: set when that deadline passed
+    headers_at: float | None = None  # anomaly: seconds from request to response headers
+    anomaly_flags: list[str] | None = None  # anomaly: types named in X-Palaryn-Anomaly
+    audited: bool = False  # audit: the record is written (exactly once)
+
+    @property
+    def error_style(self) -> str | None:
+        """The provider error format answers to this flow use (None: the generic JSON error)."""
+        return self.llm.error_style if self.llm is not None else None
+
+    def release(self) -> None:
+        """The flow is over and recorded: drop what stages kept for it (parsed bodies, stream guards, which
+        are closures over this state). mitmproxy keeps a finished flow in a reference cycle until the
+        collector runs; emptied, it holds none of that meanwhile."""
+        self.llm = self.stream = self.admission = self.policy = None
+        self.request_body = self.response_body = None
+        self.upstream_watchdog = None
 
     def refuse(self, verdict: Verdict) -> None:
         """Record a blocking verdict: the first block wins the decision, every reason is kept."""

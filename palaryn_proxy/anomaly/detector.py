@@ -253,7 +253,7 @@ class AnomalyDetector:
 
     def _actor_request(
         self, call: _Call, state: EntityState, name: str, tool: str | None, capability: str,
-        fingerprint: tuple[str, str, str | None],
+        fingerprint: tuple[str, str, str | int | None],
     ) -> None:  # fmt: skip
         on = self._on
         entity = f"actor:{name}"

@@ -82,7 +82,7 @@ def build_record(
         "request_bytes": state.request_bytes,
         "response_bytes": state.response_bytes,
         "provider": state.provider,
-        "api": state.extra.get("api"),
+        "api": state.llm.api if state.llm is not None else None,
         "model": state.model,
         "usage": state.usage.to_dict() if state.usage is not None else None,
         "cost_usd": str(state.cost_usd) if state.cost_usd is not None else None,

@@ -259,13 +259,13 @@ def budget_group() -> None:
 
 
 async def _with_budgets(config: Config, action: Callable[[Any], Any]) -> Any:
-    from palaryn_proxy.budget import BudgetEngine, parse_budget_config
-    from palaryn_proxy.storage import open_storage, parse_storage_config
+    from palaryn_proxy.budget import BudgetEngine
+    from palaryn_proxy.storage import open_storage
 
-    budgets = parse_budget_config(config.values)
+    budgets = config.sections.budgets
     if not budgets.budgets:
         raise click.ClickException("no budgets are configured (config key `budgets`)")
-    storage_config = parse_storage_config(config.values)
+    storage_config = config.sections.storage
     storage = open_storage(storage_config.url, key_prefix=storage_config.key_prefix, write_behind=False)
     try:
         return await action(BudgetEngine(budgets, storage))

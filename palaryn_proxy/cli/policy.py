@@ -17,7 +17,7 @@ from palaryn_proxy.config import Config
 from palaryn_proxy.errors import PalarynError
 from palaryn_proxy.policy import PolicyContext, load_packs
 from palaryn_proxy.policy.approvals import Approval, ApprovalBook
-from palaryn_proxy.storage import open_storage, parse_storage_config
+from palaryn_proxy.storage import open_storage
 
 
 @click.group(name="policy")
@@ -110,7 +110,7 @@ def approvals_group() -> None:
 
 def _run(config: Config, action: Callable[[ApprovalBook], Awaitable[Any]]) -> Any:
     async def go() -> Any:
-        storage_config = parse_storage_config(config.values)
+        storage_config = config.sections.storage
         storage = open_storage(storage_config.url, key_prefix=storage_config.key_prefix, write_behind=False)
         try:
             return await action(ApprovalBook(storage))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import zlib
 
-import brotli  # type: ignore[import-untyped]
+import brotli
 
 from ..errors import PalarynError
 from ..types import DecodedBody
@@ -195,7 +195,7 @@ class _Zstd(_Codec):
     def __init__(self, max_output: int) -> None:
         super().__init__()
         low, high = _ZSTD_WINDOW_LOG
-        self._options = {
+        self._options: dict[int, int] = {  # int keys: the stub takes Mapping[int, int], invariant in its key
             zstd.DecompressionParameter.window_log_max: min(high, max(low, max_output.bit_length()))
         }
         self._d = zstd.ZstdDecompressor(options=self._options)

@@ -6,6 +6,7 @@ import json
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 
 from .normalize import fold
@@ -105,12 +106,24 @@ def _path(node: _Node | None) -> str:
     return ("$…" if node is not None else "$") + "".join(reversed(steps))
 
 
-def _node(stack: list[list[object]]) -> _Node | None:
-    """The node of a path through every frame of the stack ([in array?, index or key or None, node below])."""
+@dataclass(slots=True)
+class _Frame:
+    """An open container while indexing: an array's current index, or an object's current key (None before
+    the first), and the node of the container itself."""
+
+    in_array: bool
+    below: _Node | None
+    index: int = 0
+    key: str | None = None
+
+
+def _node(stack: list[_Frame]) -> _Node | None:
+    """The node of a path through every frame of the stack."""
     if not stack:
         return None
-    in_array, step, below = stack[-1]
-    return below if step is None else (below, in_array, step)  # type: ignore[return-value]
+    top = stack[-1]
+    step = top.index if top.in_array else top.key
+    return top.below if step is None else (top.below, top.in_array, step)
 
 
 class JsonDoc:
@@ -136,27 +149,27 @@ class JsonDoc:
 
     def _index(self) -> dict[int, _Node | None]:
         nodes: dict[int, _Node | None] = {}
-        stack: list[list[object]] = []
+        stack: list[_Frame] = []
         expect_key = False
         for m in _TOKEN.finditer(self.text):
             tok = m.group()
             if tok == "{":
-                stack.append([False, None, _node(stack)])
+                stack.append(_Frame(False, _node(stack)))
                 expect_key = True
             elif tok == "[":
-                stack.append([True, 0, _node(stack)])
+                stack.append(_Frame(True, _node(stack)))
             elif tok in "}]":
                 if stack:
                     stack.pop()
                 expect_key = False
             elif tok == ",":
-                if stack and stack[-1][0]:
-                    stack[-1][1] = int(stack[-1][1]) + 1  # type: ignore[call-overload]
+                if stack and stack[-1].in_array:
+                    stack[-1].index += 1
                 else:
                     expect_key = True
             else:
                 if expect_key and stack:
-                    stack[-1][1] = unescape(tok[1:-1])[0]
+                    stack[-1].key = unescape(tok[1:-1])[0]
                     expect_key = False
                 nodes[m.start()] = _node(stack)
         return nodes

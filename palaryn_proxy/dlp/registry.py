@@ -93,7 +93,7 @@ class Prefilter:
         self.detectors = tuple(detectors)
         keywords: dict[tuple[bytes, bytes] | None, tuple[dict[str, list[int]], dict[str, list[int]]]] = {}
         gates: dict[tuple[bytes, bytes], list[int]] = {}
-        triggers: dict[int, tuple[object, list[int]]] = {}
+        triggers: dict[int, tuple[re.Pattern[str], list[int]]] = {}
         self._keyed: list[int] = []
         self._keyed_by_name: dict[str, tuple[Detector, ...]] = {}  # keyed(): names repeat (role, content)
         for i, d in enumerate(self.detectors):
@@ -121,9 +121,9 @@ class Prefilter:
     def candidates(self, view: TextView) -> list[Detector]:
         """The detectors worth running on the view's text (keyed detectors excluded)."""
         closed: set[int] = set()
-        for gate, idxs in self._gates:
-            if not view.has(*gate):
-                closed |= idxs
+        for needed, gated in self._gates:
+            if not view.has(*needed):
+                closed |= gated
         hits: set[int] = set()
         for gate, cs, ci in self._keywords:
             if gate is None or view.has(*gate):
@@ -131,7 +131,7 @@ class Prefilter:
                 if ci is not None:
                     ci.find(view, True, hits)
         for trig, idxs in self._triggers:
-            if not closed.issuperset(idxs) and trig.search(view.text):  # type: ignore[attr-defined]
+            if not closed.issuperset(idxs) and trig.search(view.text):
                 hits.update(idxs)
         return [self.detectors[i] for i in sorted(hits - closed)]
 

@@ -41,11 +41,24 @@ def percent_decode(text: str, plus: bool) -> tuple[str, OffsetMap | None]:
     return b.build()
 
 
-def _segment(raw: str, start: int, base: tuple[OffsetMap, ...], plus: bool, **kw: object) -> Segment:
+def _segment(
+    raw: str,
+    start: int,
+    base: tuple[OffsetMap, ...],
+    plus: bool,
+    *,
+    container: str,
+    part: str,
+    name: str = "",
+    key: str | None = None,
+    detail: str = "",
+) -> Segment:
     decoded, pmap = percent_decode(raw, plus)
     folded, fmap = fold(decoded)
     maps = tuple(m for m in (fmap, pmap) if m) + (OffsetMap.shift(start, len(raw)),) + base
-    return Segment(text=folded, maps=maps, quote=True, **kw)  # type: ignore[arg-type]
+    return Segment(
+        text=folded, maps=maps, container=container, part=part, name=name, key=key, quote=True, detail=detail
+    )
 
 
 def urlencoded_segments(

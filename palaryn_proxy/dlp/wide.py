@@ -36,13 +36,13 @@ def _sniff(head: bytes) -> str | None:
     told the encoding of JSON): `{\\x00"\\x00` is UTF-16LE, `\\x00\\x00\\x00{` UTF-32BE."""
     if len(head) < 4 or 0 not in head:
         return None
-    nul = tuple(b == 0 for b in head[:4])
+    nul = (head[0] == 0, head[1] == 0, head[2] == 0, head[3] == 0)
     return {
         (True, True, True, False): "utf-32-be",
         (False, True, True, True): "utf-32-le",
         (True, False, True, False): "utf-16-be",
         (False, True, False, True): "utf-16-le",
-    }.get(nul)  # type: ignore[call-overload]
+    }.get(nul)
 
 
 def detect(body: bytes, content_type: str) -> Wide | None:

@@ -47,7 +47,8 @@ class Approval:
     @classmethod
     def from_json(cls, text: str) -> Approval:
         data: dict[str, Any] = json.loads(text)
-        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})  # type: ignore[arg-type]
+        fields: dict[str, Any] = {k: data.get(k) for k in cls.__dataclass_fields__}  # missing ones are None
+        return cls(**fields)
 
     def describe(self) -> dict[str, Any]:
         """What a webhook or the CLI shows: no body, no header values, the masked URL."""

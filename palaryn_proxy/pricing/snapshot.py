@@ -173,8 +173,12 @@ def _derive_rates(price: gp.ModelPrice) -> _Rates | None:
             leaf_rates = [(total - request) / _M for total in leaf_totals]
         if min(request, *leaf_rates) < 0:
             return None
-        exponent = min((rate.as_tuple().exponent for rate in (request, *leaf_rates) if rate), default=0)
-        rates = _Rates(request, *leaf_rates, exponent=exponent)
+        exponents = [rate.as_tuple().exponent for rate in (request, *leaf_rates) if rate]
+        finite = [e for e in exponents if isinstance(e, int)]
+        if len(finite) < len(exponents):  # an infinite or NaN rate (exponent "F", "n" or "N")
+            return None
+        input_, output, cache_read, cache_write, reasoning = leaf_rates  # in _PROBES (field) order
+        rates = _Rates(request, input_, output, cache_read, cache_write, reasoning, min(finite, default=0))
         if any(rates.total(counts) != genai_total(counts) for counts in _CHECKS):
             return None
     except ValueError:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import certifi
+from h2.connection import H2Connection
 from mitmproxy import http, options, version
 from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
@@ -78,7 +79,7 @@ def _h2_error_body(status_code: int, message: str = "") -> bytes:
 _H2_ERROR_PAGE_HEADERS = ((b"server", version.MITMPROXY.encode()), (b"content-type", b"text/html"))
 
 
-def _h2_send_headers(self: BufferedH2Connection, stream_id: int, headers: Any, *args: Any, **kw: Any) -> None:
+def _h2_send_headers(self: H2Connection, stream_id: int, headers: Any, *args: Any, **kw: Any) -> None:
     """mitmproxy's HTTP/2 server writes its error page's headers inline: exactly `:status`, `server` and
     `content-type: text/html`. Those (and only those) become the headers of the JSON answer."""
     if (

@@ -61,7 +61,8 @@ def _sync[R](coro: Coroutine[Any, Any, R]) -> R:
     try:
         coro.send(None)
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+        result: R = done.value
+        return result
     coro.close()
     raise RuntimeError("a mirrored storage call suspended")
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from palaryn_proxy.config import Config
 from palaryn_proxy.errors import ConfigError
-from palaryn_proxy.pricing import PriceBook, UnpricedModels, default_max_output_tokens
+from palaryn_proxy.pricing import UnpricedModels, default_max_output_tokens
 from palaryn_proxy.providers.base import LLMRequest, LLMResult
-from palaryn_proxy.providers.registry import ProviderRegistry
 from palaryn_proxy.serve.metrics import Metrics
 from palaryn_proxy.types import FlowState, Reason, Usage
 from palaryn_proxy.usage.tokens import count_tokens, estimate_prompt_tokens
+
+if TYPE_CHECKING:
+    from palaryn_proxy.config import Config
 
 log = logging.getLogger("palaryn")
 OTHER_MODEL = "other"  # metric label for models without a known price: keeps label values bounded
@@ -29,8 +30,9 @@ RATE_CACHE_SIZE = 4096  # distinct (provider, model) pairs; the cache is bounded
 _TOKEN_TYPES = ("input", "output", "cache_read", "cache_write", "reasoning")
 
 
-def pricing_overrides(config: Config) -> Mapping[str, Any] | None:
-    section = config.pricing or {}
+def pricing_overrides(section: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The `pricing` section's overrides (its only key)."""
+    section = section or {}
     unknown = set(section) - {"overrides"}
     if unknown:
         raise ConfigError(f"`pricing.{sorted(unknown)[0]}` is not a known key; the only key is `overrides`")
@@ -65,8 +67,8 @@ class LlmAccountant:
     """Built once per proxy; `settle` is called once per LLM flow when its response has ended."""
 
     def __init__(self, config: Config, metrics: Metrics):
-        self.registry = ProviderRegistry.from_config(config.providers)
-        self.prices = PriceBook(pricing_overrides(config))
+        self.registry = config.sections.providers
+        self.prices = config.sections.prices
         self.unpriced = UnpricedModels()
         self.metrics = metrics
         self.force_stream_usage = bool(config.force_stream_usage)

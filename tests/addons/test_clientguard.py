@@ -27,7 +27,12 @@ SMUGGLING = (
 
 def _runtime(tmp_path: Path) -> Runtime:
     path = tmp_path / "palaryn.yaml"
-    path.write_text(yaml.safe_dump({"audit_log": str(tmp_path / "audit.jsonl"), "ssrf": {"enabled": False}}))
+    config = {
+        "audit_log": str(tmp_path / "audit.jsonl"),
+        "ssrf": {"enabled": False},
+        "storage": {"url": "memory://"},
+    }
+    path.write_text(yaml.safe_dump(config))
     return Runtime.build(load_config(path, environ={}))
 
 

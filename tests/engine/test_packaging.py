@@ -39,3 +39,33 @@ def test_engine_never_imports_mitmproxy():
 def test_engine_top_level_stays_small():
     modules = sorted(p.name for p in (ROOT / "palaryn_proxy").glob("*.py"))
     assert len(modules) <= MAX_TOP_LEVEL_MODULES, modules
+
+
+def test_no_stage_addon_imports_another_stage_addon():
+    """Stages talk through FlowState's typed fields; only addons/__init__.py builds the pipeline from them.
+    Private glue modules (`addons/_*.py`) hold no stage and may be imported by all."""
+    addons = ROOT / "addons"
+    stages = {
+        p.stem for p in addons.glob("*.py") if not p.stem.startswith("_") and p.stem != "palaryn_pipeline"
+    }
+    for stage in stages:
+        for node in ast.walk(ast.parse((addons / f"{stage}.py").read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                parts = name.split(".")
+                if parts[:2] == ["palaryn_proxy", "addons"] and len(parts) > 2:
+                    assert parts[2] not in stages - {stage}, f"addons/{stage}.py imports the stage {parts[2]}"
+
+
+def test_flow_state_has_typed_fields_only():
+    from dataclasses import fields
+
+    from palaryn_proxy.types import FlowState
+
+    names = {f.name for f in fields(FlowState)}
+    assert "extra" not in names
+    assert {"llm", "stream", "admission", "answered_by_proxy", "audited"} <= names

@@ -6,9 +6,9 @@ import json
 import random
 import time
 
-from palaryn_proxy.addons.usage import STREAM_GUARDS, Cut, StreamTap, split_events
 from palaryn_proxy.providers import ProviderRegistry
-from palaryn_proxy.types import FlowState, Identity
+from palaryn_proxy.types import FlowState, Identity, StreamPlan
+from palaryn_proxy.usage.stream import Cut, StreamTap, split_events
 
 ADAPTER = ProviderRegistry().adapter("openai")
 REQ = ADAPTER.parse_request(
@@ -62,9 +62,11 @@ def test_guard_cuts_on_an_event_boundary_and_withholds_the_tripping_event():
     )
     for seed in range(5):
         st = state()
-        st.extra[STREAM_GUARDS] = [
-            lambda p: Cut("stop", "code", before_chunk=True) if "FORBIDDEN" in "".join(p._text) else None
-        ]
+        st.stream = StreamPlan(
+            guards=[
+                lambda p: Cut("stop", "code", before_chunk=True) if "FORBIDDEN" in "".join(p._text) else None
+            ]
+        )
         tap = StreamTap(st, ADAPTER.stream_parser(REQ, "text/event-stream"), None, splittable=True)
         received = run(tap, body, seed)
         events = split_events(received, "sse")
@@ -74,7 +76,7 @@ def test_guard_cuts_on_an_event_boundary_and_withholds_the_tripping_event():
 
 def test_guarded_events_of_one_chunk_leave_as_one_write_and_a_partial_event_as_none():
     st = state()
-    st.extra[STREAM_GUARDS] = [lambda p: None]
+    st.stream = StreamPlan(guards=[lambda p: None])
     tap = StreamTap(st, ADAPTER.stream_parser(REQ, "text/event-stream"), None, splittable=True)
     three = event("a") + event("b") + event("c")
     assert tap(three) == three  # one bytes object: mitmproxy writes it at once, not once per event
