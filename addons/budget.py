@@ -1,5 +1,9 @@
 """Budget stage: reserve the worst case before an LLM call goes upstream, cut streams that would overspend,
-settle the actual cost when the call ends (release it when nothing was billed)."""
+settle the actual cost when the call ends (release it when nothing was billed).
+
+The reservation and the call's rate-limit check are one engine call, `admit` (palaryn_proxy/budget/admission.py):
+both storage calls in flight together, the rate limit answering first as when it ran on its own.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ from decimal import Decimal
 
 from mitmproxy import http
 
-from palaryn_proxy.addons._flow import answered, guarded, refuse, state_of, storage_failed
-from palaryn_proxy.budget import BudgetEngine, BudgetRefusal, BudgetReservation, Charge
+from palaryn_proxy.addons._admission import apply
+from palaryn_proxy.addons._flow import answered, guarded, state_of
+from palaryn_proxy.budget import BudgetReservation, Charge, admit
 from palaryn_proxy.errors import StorageError
 from palaryn_proxy.providers.base import StreamParser
 from palaryn_proxy.runtime import Runtime
@@ -30,39 +35,40 @@ class BudgetStage:
     async def request(self, flow: http.HTTPFlow) -> None:
         engine = self.runtime.budgets
         state = state_of(flow)
-        req = state.llm.request if state is not None and state.llm is not None else None
-        rate = self.runtime.stages.get("ratelimit")  # its check may be in flight (addons/ratelimit.py)
-        if engine is None or state is None or req is None or answered(flow):
-            if rate is not None:
-                await rate.decide_pending(flow)
+        if state is None:
+            return
+        req = state.llm.request if state.llm is not None else None
+        rate_due = state.admission.rate_due if state.admission is not None else None
+        limiter = self.runtime.rate_limits if rate_due is not None else None  # see addons/ratelimit.py
+        fail_open = self.runtime.storage_config.fail_open
+        if engine is None or req is None or answered(flow):
+            if limiter is not None:  # the rate-limit stage left its check here: it still counts
+                result = await admit(
+                    limiter, None, state.identity, state.host, tokens=rate_due, fail_open=fail_open
+                )
+                apply(self.runtime, flow, state, result)
             return
         worst_usd, worst_tokens = self.accountant.worst_case_cost(req)
         if worst_usd is None:
             state.note(Reason("budget", "unpriced", "model has no known price: only token limits apply"))
-        try:
-            result: BudgetReservation | BudgetRefusal | StorageError = await engine.reserve(
-                state.identity, worst_usd or Decimal(0), worst_tokens
-            )
-        except StorageError as exc:
-            result = exc
-        if rate is not None:
-            await rate.decide_pending(flow)  # the rate limit answers first, as when it ran on its own
-            if answered(flow):
-                if isinstance(result, BudgetReservation):
-                    await self._release(engine, result)
-                return
-        if isinstance(result, StorageError):
-            storage_failed(self.runtime, flow, "budget", "budget", result)
-            return
-        if isinstance(result, BudgetRefusal):
-            self.runtime.metrics.budget_refusals.labels(result.budget).inc()
-            refuse(flow, Verdict(Decision.BUDGET_EXCEEDED, result.reason(), status=402), "budget_exceeded")
+        result = await admit(
+            limiter,
+            engine,
+            state.identity,
+            state.host,
+            tokens=rate_due,
+            worst_usd=worst_usd or Decimal(0),
+            worst_tokens=worst_tokens,
+            fail_open=fail_open,
+        )
+        reservation = apply(self.runtime, flow, state, result)  # the rate limit answers first
+        if reservation is None:
             return
         if state.admission is None:
             state.admission = Admission()
-        state.admission.reservation = result
-        self.held[state.request_id] = result
-        allowance = self.accountant.output_allowance(req, engine.remaining_usd(result))
+        state.admission.reservation = reservation
+        self.held[state.request_id] = reservation
+        allowance = self.accountant.output_allowance(req, engine.remaining_usd(reservation))
         if allowance is not None:
             add_stream_guard(state, _stream_guard(state, allowance))
 
@@ -128,13 +134,6 @@ class BudgetStage:
             except StorageError:
                 break  # the store is gone; the holds expire after budget_reservation_ttl_seconds
         self.held.clear()
-
-    @staticmethod
-    async def _release(engine: BudgetEngine, reservation: BudgetReservation) -> None:
-        try:
-            await engine.release(reservation)
-        except StorageError:
-            pass  # the hold expires after budget_reservation_ttl_seconds
 
     def _gauge(self, charge: Charge) -> None:
         self.runtime.metrics.budget_spent.labels(charge.budget.name).set(float(charge.spent_usd))

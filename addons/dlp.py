@@ -6,34 +6,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from mitmproxy import http
 
-from palaryn_proxy.addons._flow import (
-    answered,
-    body,
-    content_encoding,
-    guarded,
-    header,
-    refuse,
-    replace_body,
-    state_of,
-)
+from palaryn_proxy.addons._flow import answered, body, guarded, header, refuse, replace_body, state_of
 from palaryn_proxy.addons._llm import parse_llm_request
-from palaryn_proxy.dlp import (
-    ContentDecodingError,
-    DlpScanner,
-    OnTimeout,
-    ScanResult,
-    StreamDecoder,
-    StreamScanner,
-)
+from palaryn_proxy.dlp import DlpScanner, OnTimeout, ScanResult
 from palaryn_proxy.dlp.decoded import BodyPlan, plan_body
-from palaryn_proxy.refusals import stream_error_event
 from palaryn_proxy.runtime import Runtime
-from palaryn_proxy.types import Decision, DecodedBody, FlowState, Kind, Reason, StreamPlan, Verdict
-from palaryn_proxy.usage.stream import one_chunk
+from palaryn_proxy.types import Decision, DecodedBody, FlowState, Kind, Reason, Verdict
 
 THREAD_SCAN_BYTES = 64 * 1024  # bigger bodies are scanned in a worker thread, off the event loop
 SCAN_THREADS = 2  # scans waiting for a thread count against their deadline too
@@ -93,25 +74,21 @@ class DlpStage:
 
     @guarded("dlp")
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        """Streams: decode, scan and redact on the way through (overlap keeps split secrets whole)."""
+        """Streams: the usage stage's tap decodes each chunk once; our scanner reads it and redacts on the
+        way through (overlap keeps split secrets whole); a block ends the stream with an error event."""
         state = state_of(flow)
         resp = flow.response
-        if state is None or resp is None or state.answered_by_proxy or not callable(resp.stream):
+        plan = state.stream if state is not None else None
+        if state is None or resp is None or state.answered_by_proxy or plan is None or plan.tap is None:
             return
-        try:
-            decoder = StreamDecoder(content_encoding(resp), self.runtime.config.decoded_cap)
-        except ContentDecodingError as exc:  # bytes pass as they are, the body is not scanned
-            state.note(Reason("dlp", "undecodable_stream", f"response stream not scanned: {exc}"))
+        if (problem := plan.tap.undecodable) is not None:  # bytes pass as they are, the body is not scanned
+            state.note(Reason("dlp", "undecodable_stream", f"response stream not scanned: {problem}"))
             return
-        scanner = self.scanner.stream_scanner(
-            direction="response", content_type=header(resp, b"content-type") or None, host=state.host
-        )
         for name in ("content-encoding", "content-length"):
             resp.headers.pop(name, None)  # what we forward is decoded and may change length
-        if state.stream is None:
-            state.stream = StreamPlan()
-        state.stream.scanner = scanner
-        resp.stream = _filter(resp.stream, decoder, scanner, state)
+        plan.scanner = self.scanner.stream_scanner(
+            direction="response", content_type=header(resp, b"content-type") or None, host=state.host
+        )
 
     @guarded("dlp")
     async def response(self, flow: http.HTTPFlow) -> None:
@@ -210,55 +187,9 @@ class DlpStage:
             state.note(Reason("dlp", "redacted", f"{len(findings)} finding(s) redacted"), Decision.REDACT)
 
 
-def _filter(
-    inner: Callable[[bytes], Any], decoder: StreamDecoder, scanner: StreamScanner, state: FlowState
-) -> Callable[[bytes], bytes | list[bytes]]:
-    """Compose with the usage tap: the tap sees the upstream bytes, the client gets decoded, redacted ones."""
-
-    def stream(chunk: bytes) -> bytes | list[bytes]:
-        produced = inner(chunk)
-        pieces = [produced] if isinstance(produced, bytes) else list(produced)
-        out: list[bytes] = []
-        if chunk:
-            for piece in pieces:
-                if piece and not scanner.blocked:
-                    out.append(scanner.feed(_decode(decoder, piece, state)))
-            return one_chunk(out)  # one write to the client per upstream chunk
-        tail = _decode(decoder, b"", state)  # end of stream: flush, then the tap's own closing events
-        out.append(scanner.feed(tail) if tail else b"")
-        out.append(scanner.finish())
-        out.extend(pieces)  # error events the tap appends are already plain
-        if scanner.blocked:
-            tap = state.stream.tap if state.stream is not None else None
-            parser = tap.parser if tap is not None else None
-            message, code = "a secret in the response was blocked", "dlp_blocked"
-            out.append(parser.error_event(message, code) if parser else stream_error_event(message, code))
-            state.note(Reason("dlp", "stream_blocked", message), Decision.DENY)
-        return [p for p in out if p] or b""
-
-    return stream
-
-
 def _unredactable(flow: http.HTTPFlow, plan: BodyPlan, result: ScanResult) -> bool:
     """A redaction in the decoded prefix of an oversize body cannot be written back: refuse instead."""
     if plan.unredactable is None or result.action != "redact" or result.redacted_body is None:
         return False
     refuse(flow, Verdict(Decision.DENY, plan.unredactable, status=403), "dlp_blocked")
     return True
-
-
-def _decode(decoder: StreamDecoder, data: bytes, state: FlowState) -> bytes:
-    """Decode a stream chunk; past max_decoded_bytes the stream ends there (its encoding is already
-    dropped from the headers, so the rest cannot be passed on as sent)."""
-    oversize, problem = decoder.oversize, decoder.problem
-    try:
-        out = decoder.feed(data) if data else decoder.flush()
-    except ContentDecodingError:
-        state.note(Reason("dlp", "undecodable_stream", "stream content could not be decoded for scanning"))
-        return b""
-    if decoder.oversize and not oversize:
-        cut = "response stream decodes to more than max_decoded_bytes: it ends there"
-        state.note(Reason("dlp", "decoded_oversize", cut))
-    elif decoder.problem and not problem:
-        state.note(Reason("dlp", "decoded_leniently", f"response stream: {decoder.problem}"))
-    return out

@@ -63,8 +63,9 @@ class UsageStage:
         if parser is None and content_shape(ctype) is None:
             return
         encoding = content_encoding(resp)
-        decoder = ContentDecoder(encoding, self.runtime.config.decoded_cap) if parser is not None else None
-        tap = StreamTap(state, parser, decoder, splittable=encoding.strip().lower() in ("", "identity"))
+        identity = encoding.strip().lower() in ("", "identity")
+        decoder = None if identity else ContentDecoder(encoding, self.runtime.config.decoded_cap)
+        tap = StreamTap(state, parser, decoder, splittable=identity)  # the DLP stage may add its scanner
         if state.stream is None:
             state.stream = StreamPlan()
         state.stream.tap = tap

@@ -135,20 +135,21 @@ class LlmCall:
 
 @dataclass(slots=True)
 class StreamPlan:
-    """How a response stream is handled: the usage tap, the DLP scanner, guards that may end it early."""
+    """How a response stream is handled: the tap (usage builds it) decodes each chunk once for its parser
+    and the DLP scanner (the DLP stage registers it), guards (policy, budget) may end the stream early."""
 
     tap: StreamTap | None = None
-    scanner: StreamScanner | None = None
+    scanner: StreamScanner | None = None  # read by the tap on every chunk
     guards: list[Guard] = field(default_factory=list)
     budget_cut: tuple[str, str] | None = None  # budget: (rule, message) when a guard ended the stream
 
 
 @dataclass(slots=True)
 class Admission:
-    """Rate limit and budget admission of one call: the rate check (in flight, then its ticket) and the
-    budget reservation, settled when the call ends."""
+    """Rate limit and budget admission of one call (palaryn_proxy/budget/admission.py): the rate ticket and
+    the budget reservation, corrected and settled when the call ends."""
 
-    rate_check: asyncio.Future[Any] | None = None
+    rate_due: int | None = None  # ratelimit: estimated tokens of a check left to the budget stage's admit()
     rate_ticket: RateLimitTicket | None = None
     reservation: BudgetReservation | None = None
 

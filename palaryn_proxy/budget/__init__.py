@@ -1,5 +1,6 @@
 """Budget stage engine: spend budgets per calendar period, enforced by reserving the worst case and settling."""
 
+from palaryn_proxy.budget.admission import Admitted, Refused, Unchecked, admit
 from palaryn_proxy.budget.config import Budget, BudgetConfig, Scope, parse_budget_config
 from palaryn_proxy.budget.engine import (
     BudgetEngine,
@@ -11,6 +12,7 @@ from palaryn_proxy.budget.engine import (
 from palaryn_proxy.budget.periods import Period, Window, window
 
 __all__ = [
+    "Admitted",
     "Budget",
     "BudgetConfig",
     "BudgetEngine",
@@ -19,8 +21,11 @@ __all__ = [
     "BudgetSettlement",
     "Charge",
     "Period",
+    "Refused",
     "Scope",
+    "Unchecked",
     "Window",
+    "admit",
     "parse_budget_config",
     "window",
 ]

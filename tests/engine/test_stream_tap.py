@@ -1,12 +1,16 @@
-"""The stream tap on plain data: bytes untouched without guards, clean event-boundary cuts with them."""
+"""The stream tap on plain data: bytes untouched without guards, clean event-boundary cuts with them, and
+one decoder per stream feeding both the usage parser and the DLP scanner."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 import time
+import zlib
 
-from palaryn_proxy.providers import ProviderRegistry
+from palaryn_proxy.dlp import DlpConfig, DlpScanner
+from palaryn_proxy.providers import ContentDecoder, ProviderRegistry
 from palaryn_proxy.types import FlowState, Identity, StreamPlan
 from palaryn_proxy.usage.stream import Cut, StreamTap, split_events
 
@@ -83,3 +87,75 @@ def test_guarded_events_of_one_chunk_leave_as_one_write_and_a_partial_event_as_n
     partial = event("d")[:10]
     assert tap(partial) == []  # never b"": an empty chunk ends a chunked HTTP/1 body
     assert tap(event("d")[10:]) == event("d")
+
+
+def github_token() -> str:
+    """A GitHub classic token with a valid CRC32 checksum suffix (made up, never issued)."""
+    body = "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5"
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    crc, digits = zlib.crc32(body.encode()), ""
+    while crc:
+        crc, rem = divmod(crc, 62)
+        digits = alphabet[rem] + digits
+    return "ghp_" + body + digits.rjust(6, "0")
+
+
+TOKEN = github_token()
+USAGE = (
+    b'data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4o","choices":[],'
+    b'"usage":{"prompt_tokens":7,"completion_tokens":11,"total_tokens":18}}\n\n'
+)
+
+
+class CountingDecoder(ContentDecoder):
+    """Counts what it is asked to decode: every upstream byte must be decoded once, whoever reads it."""
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__(encoding)
+        self.fed = 0
+        self.calls = 0
+
+    def decode(self, chunk: bytes) -> bytes:
+        self.fed += len(chunk)
+        self.calls += 1
+        return super().decode(chunk)
+
+
+def test_a_gzip_sse_stream_with_dlp_on_is_decoded_once_for_parser_and_scanner():
+    words = [event(f"w{i} ") for i in range(30)]
+    plain = b"".join(words[:10]) + event(f"key {TOKEN[:12]}") + event(TOKEN[12:] + " ok")
+    plain += b"".join(words[10:]) + USAGE + b"data: [DONE]\n\n"
+    body = gzip.compress(plain)
+    for seed in range(3):
+        st = state()
+        scanner = DlpScanner(DlpConfig.from_mapping({})).stream_scanner(content_type="text/event-stream")
+        st.stream = StreamPlan(guards=[lambda p: None], scanner=scanner)
+        decoder = CountingDecoder("gzip")
+        tap = StreamTap(st, ADAPTER.stream_parser(REQ, "text/event-stream"), decoder)
+        received = run(tap, body, seed)
+        n_chunks = decoder.calls
+        assert decoder.fed == len(body) and n_chunks > 1  # each upstream byte decoded exactly once
+        assert TOKEN.encode() not in received and b"[REDACTED:github_pat]" in received
+        assert received.endswith(b"data: [DONE]\n\n") and b"w29 " in received  # decoded, whole
+        assert [f.type for f in scanner.findings] == ["github_pat"]
+        assert tap.parser is not None and tap.parser.finish().usage is not None
+        assert st.response_bytes == len(body) and decoder.problem is None
+
+
+def test_without_a_scanner_a_gzip_stream_reaches_the_client_as_sent():
+    plain = b"".join(event(f"w{i}") for i in range(20)) + USAGE + b"data: [DONE]\n\n"
+    body = gzip.compress(plain)
+    tap = StreamTap(state(), ADAPTER.stream_parser(REQ, "text/event-stream"), ContentDecoder("gzip"))
+    assert run(tap, body, 1) == body
+    assert tap.parser is not None and tap.parser.finish().usage is not None
+
+
+def test_guarded_crlf_events_are_forwarded_and_an_unfinished_tail_is_scanned():
+    st = state()
+    scanner = DlpScanner(DlpConfig.from_mapping({})).stream_scanner(content_type="text/event-stream")
+    st.stream = StreamPlan(guards=[lambda p: None], scanner=scanner)
+    tap = StreamTap(st, ADAPTER.stream_parser(REQ, "text/event-stream"), None, splittable=True)
+    crlf = event("a ").replace(b"\n\n", b"\r\n\r\n")
+    tail = f"data: {TOKEN}".encode()  # a last event the upstream never ended
+    received = run(tap, crlf + tail, 0)
+    assert received.startswith(crlf) and TOKEN.encode() not in received
