@@ -5,24 +5,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import zlib
 from collections.abc import Callable
 
+from fakesecrets import github_token
 from flowkit import Harness, chat_answer, error_of, flow, metric, ok, state
 
 from palaryn_proxy.types import Decision
-
-
-def github_token() -> str:
-    """A GitHub classic token with a valid CRC32 checksum suffix (made up, never issued)."""
-    body = "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5"
-    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-    crc, digits = zlib.crc32(body.encode()), ""
-    while crc:
-        crc, rem = divmod(crc, 62)
-        digits = alphabet[rem] + digits
-    return "ghp_" + body + digits.rjust(6, "0")
-
 
 TOKEN = github_token()
 

@@ -6,25 +6,13 @@ from __future__ import annotations
 import gzip
 import json
 import ssl
-import zlib
 
 import httpx
 import openai
 import pytest
+from fakesecrets import github_token
 
 from e2e.harness import Proxy
-
-
-def github_token() -> str:
-    """A GitHub classic token with a valid CRC32 checksum suffix (made up, never issued)."""
-    body = "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5"
-    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-    crc, digits = zlib.crc32(body.encode()), ""
-    while crc:
-        crc, rem = divmod(crc, 62)
-        digits = alphabet[rem] + digits
-    return "ghp_" + body + digits.rjust(6, "0")
-
 
 TOKEN = github_token()
 OPENAI_KEY = "sk-proj-" + "Zq7Xr2Lm9Kp4Wn8Vb3Ct6Yh1Jd5Fg0Ha" + "T3BlbkFJ" + "Qe8Rt5Uy2Io7Pa4Sd1Fg6Hj9Kl3Zx0Cv"

@@ -13,6 +13,7 @@ from pathlib import Path
 import brotli
 import httpx
 import pytest
+from fakesecrets import github_token
 
 from e2e.harness import Proxy
 
@@ -27,18 +28,7 @@ MIB = bytes(1 << 20)
 RSS_BOUND = 4 * CAP + (64 << 20)
 
 
-def github_token() -> str:
-    """A GitHub classic token with a valid CRC32 checksum suffix (made up, never issued; as in test_dlp)."""
-    body = "Q7w8E9r0T1y2U3i4O5p6A7s8D9f0Gh"
-    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-    crc, digits = zlib.crc32(body.encode()), ""
-    while crc:
-        crc, rem = divmod(crc, 62)
-        digits = alphabet[rem] + digits
-    return "ghp_" + body + digits.rjust(6, "0")
-
-
-TOKEN = github_token()
+TOKEN = github_token("Q7w8E9r0T1y2U3i4O5p6A7s8D9f0Gh")
 
 
 def gzip_zeros(size: int) -> bytes:

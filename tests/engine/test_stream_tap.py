@@ -7,7 +7,8 @@ import gzip
 import json
 import random
 import time
-import zlib
+
+from fakesecrets import github_token
 
 from palaryn_proxy.dlp import DlpConfig, DlpScanner
 from palaryn_proxy.providers import ContentDecoder, ProviderRegistry
@@ -87,17 +88,6 @@ def test_guarded_events_of_one_chunk_leave_as_one_write_and_a_partial_event_as_n
     partial = event("d")[:10]
     assert tap(partial) == []  # never b"": an empty chunk ends a chunked HTTP/1 body
     assert tap(event("d")[10:]) == event("d")
-
-
-def github_token() -> str:
-    """A GitHub classic token with a valid CRC32 checksum suffix (made up, never issued)."""
-    body = "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5"
-    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-    crc, digits = zlib.crc32(body.encode()), ""
-    while crc:
-        crc, rem = divmod(crc, 62)
-        digits = alphabet[rem] + digits
-    return "ghp_" + body + digits.rjust(6, "0")
 
 
 TOKEN = github_token()
