@@ -9,7 +9,6 @@ the stages are handed; so `config check` sees every error.
 from __future__ import annotations
 
 import enum
-import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from palaryn_proxy.errors import ConfigError
+from palaryn_proxy.identity import IdentityConfig, parse_identity
 
 if TYPE_CHECKING:
     from palaryn_proxy.sections import Sections
@@ -217,30 +217,6 @@ DEFAULT_FAIL_OPEN = {"usage": True, "anomaly": True}
 DEFAULT_MAX_SCAN_BYTES = 4 << 20  # dlp.max_scan_bytes (declared with the dlp section)
 
 
-@dataclass(frozen=True, slots=True)
-class ActorSpec:
-    name: str
-    workspace: str | None
-    token_hashes: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ClientMapEntry:
-    network: str  # an IP or CIDR
-    actor: str
-    workspace: str | None
-    task: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class IdentityConfig:
-    default_actor: str = "anonymous"
-    default_workspace: str = "default"
-    require_auth: bool = False
-    actors: tuple[ActorSpec, ...] = ()
-    client_map: tuple[ClientMapEntry, ...] = ()
-
-
 class AuditDurability(enum.StrEnum):
     BATCHED = "batched"  # records reach the file within audit BATCH_SECONDS of the flow's end
     ACKNOWLEDGED = "acknowledged"  # a response is released only once its record is written
@@ -432,60 +408,6 @@ def parse_client_timeouts(raw: Mapping[str, Any]) -> ClientTimeouts:
             raise ConfigError(f"`client_timeouts.{name}` must be a positive number of seconds, got {value!r}")
         out[name] = float(value)
     return ClientTimeouts(**out)
-
-
-def parse_identity(raw: Mapping[str, Any]) -> IdentityConfig:
-    """Validate the `identity` section."""
-    known = {"default_actor", "default_workspace", "require_auth", "actors", "client_map"}
-    for k in raw:
-        if k not in known:
-            raise ConfigError(f"`identity.{k}` is not a known key; known keys: {', '.join(sorted(known))}")
-    actors = []
-    for name, spec in (raw.get("actors") or {}).items():
-        spec = spec or {}
-        if not isinstance(spec, Mapping):
-            raise ConfigError(f"`identity.actors.{name}` must be a mapping with `workspace` and `tokens`")
-        unknown = set(spec) - {"workspace", "tokens"}
-        if unknown:
-            raise ConfigError(
-                f"`identity.actors.{name}.{sorted(unknown)[0]}` is not a known key "
-                "(use `workspace` and `tokens`)"
-            )
-        hashes = tuple(spec.get("tokens") or ())
-        for h in hashes:
-            if not (isinstance(h, str) and h.startswith("sha256:") and len(h) == 71):
-                raise ConfigError(
-                    f"`identity.actors.{name}.tokens` must hold 'sha256:<64 hex>' hashes; "
-                    "make one with `palaryn-proxy hash-token`"
-                )
-        actors.append(ActorSpec(str(name), spec.get("workspace"), tuple(h.lower() for h in hashes)))
-    client_map = []
-    for net, spec in (raw.get("client_map") or {}).items():
-        if isinstance(spec, str):
-            spec = {"actor": spec}
-        if not isinstance(spec, Mapping) or "actor" not in spec:
-            raise ConfigError(
-                f"`identity.client_map.{net}` must name an `actor` (and optionally `workspace`)"
-            )
-        try:
-            ipaddress.ip_network(str(net), strict=False)
-        except ValueError:
-            raise ConfigError(f"`identity.client_map.{net}`: keys must be IP addresses or CIDRs") from None
-        client_map.append(
-            ClientMapEntry(str(net), str(spec["actor"]), spec.get("workspace"), spec.get("task"))
-        )
-    require = raw.get("require_auth", False)
-    if not isinstance(require, bool):
-        raise ConfigError("`identity.require_auth` must be true or false")
-    if require and not actors:
-        raise ConfigError("`identity.require_auth` is true but `identity.actors` lists no actor with tokens")
-    return IdentityConfig(
-        default_actor=str(raw.get("default_actor", "anonymous")),
-        default_workspace=str(raw.get("default_workspace", "default")),
-        require_auth=require,
-        actors=tuple(actors),
-        client_map=tuple(client_map),
-    )
 
 
 def load_config(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import zlib
+from abc import ABC, abstractmethod
 
 import brotli
 
@@ -29,7 +30,7 @@ class _Damaged(Exception):
     pass
 
 
-class _Codec:
+class _Codec(ABC):
     """One layer. feed() returns at most limit + 1 bytes (more than `limit` means the cap is passed).
     Damage after some output stops the layer (`problem` says why) instead of raising: a lenient server
     would have passed on what decoded before it."""
@@ -64,9 +65,9 @@ class _Codec:
         if self.problem is None and self._unfinished():
             self.problem = f"{self.name} data ends early"
 
+    @abstractmethod
     def _step(self, data: memoryview, room: int, out: list[bytes]) -> None:
         """Decode `data` into `out`, at most `room` bytes."""
-        raise NotImplementedError
 
     def _unfinished(self) -> bool:
         return False
@@ -229,6 +230,9 @@ class _Identity(_Codec):
 
     def feed(self, data: bytes, limit: int) -> bytes:
         return data if len(data) <= limit else data[: limit + 1]  # unencoded streams pass uncopied
+
+    def _step(self, data: memoryview, room: int, out: list[bytes]) -> None:
+        out.append(bytes(data[:room]))  # not reached: feed passes the bytes through as they are
 
 
 def encodings(content_encoding: str) -> list[str]:
