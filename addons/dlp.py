@@ -4,6 +4,7 @@ or blocked; prompt injection in what flows back is flagged (X-Palaryn-Warning) o
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,12 +14,14 @@ from palaryn_proxy.addons._flow import answered, body, guarded, header, refuse, 
 from palaryn_proxy.addons._llm import parse_llm_request
 from palaryn_proxy.dlp import DlpScanner, OnTimeout, ScanResult
 from palaryn_proxy.dlp.decoded import BodyPlan, plan_body
+from palaryn_proxy.dlp.scanner import ModelCheck
 from palaryn_proxy.runtime import Runtime
 from palaryn_proxy.types import Decision, DecodedBody, FlowState, Kind, Reason, Verdict
 
 THREAD_SCAN_BYTES = 64 * 1024  # bigger bodies are scanned in a worker thread, off the event loop
 SCAN_THREADS = 2  # scans waiting for a thread count against their deadline too
 WARNING_HEADER = "X-Palaryn-Warning"
+log = logging.getLogger("palaryn")
 
 
 class DlpStage:
@@ -26,9 +29,12 @@ class DlpStage:
         self.runtime = runtime
         self.scanner = DlpScanner(runtime.config.sections.dlp)
         self.pool = ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="palaryn-dlp")
+        if (classifier := self.scanner.config.injection.classifier) is not None:
+            log.info("injection.model: %s", classifier.describe())
 
     def done(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.scanner.close()
 
     @guarded("dlp")
     async def request(self, flow: http.HTTPFlow) -> None:
@@ -39,6 +45,7 @@ class DlpStage:
         plan = self._plan(flow, state, body(req, state, self.runtime.config.decoded_cap), "request")
         if plan is None:
             return
+        checks: list[ModelCheck] = []
         result = await self._scan(
             flow,
             state,
@@ -50,10 +57,12 @@ class DlpStage:
                 headers=list(req.headers.items(multi=True)),
                 body=plan.scan,
                 content_type=header(req, b"content-type") or None,
+                model_checks=checks,
             ),
         )
         if result is None:
             return
+        await self._classify(checks)
         self._record(state, result)
         if result.blocked:
             refuse(flow, Verdict(Decision.DENY, result.block_reason, status=403), "dlp_blocked")
@@ -106,6 +115,7 @@ class DlpStage:
         plan = self._plan(flow, state, body(resp, state, self.runtime.config.decoded_cap), "response")
         if plan is None:
             return
+        checks: list[ModelCheck] = []
         result = await self._scan(
             flow,
             state,
@@ -117,10 +127,12 @@ class DlpStage:
                 content_type=header(resp, b"content-type") or None,
                 injection=state.kind is not Kind.LLM,
                 json_keys=state.kind is not Kind.LLM,
+                model_checks=checks,
             ),
         )
         if result is None:
             return
+        await self._classify(checks)
         self._record(state, result)
         if result.blocked:
             refuse(flow, Verdict(Decision.DENY, result.block_reason, status=403), "dlp_blocked")
@@ -159,6 +171,13 @@ class DlpStage:
         else:
             state.note(Reason("dlp", "scan_timeout", what + "; passed unscanned (dlp.on_timeout: pass)"))
         return None
+
+    async def _classify(self, checks: list[ModelCheck]) -> None:
+        """The injection classifier (injection.model) scores in its own bounded pool; when it is busy, slow
+        or failing, the built-in score stands and the skip is counted."""
+        for check in checks:
+            if (skipped := await self.scanner.classify(check)) is not None:
+                self.runtime.metrics.injection_model_skipped.labels(skipped).inc()
 
     def _plan(
         self, flow: http.HTTPFlow, state: FlowState, got: DecodedBody, direction: str

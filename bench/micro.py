@@ -214,6 +214,7 @@ def main() -> None:
         ("storage", lambda: bench_storage(args.redis_url)),
         ("anomaly", anomaly_rows),
         ("dlp", dlp_rows),
+        ("injection model", model_rows),
     ):
         try:
             rows += fn()
@@ -237,6 +238,13 @@ def dlp_rows() -> list[Row]:
     except ImportError as exc:
         return [["DLP scan", "skipped", f"palaryn_proxy.dlp not available ({exc})"]]
     return dlpbench.bench_dlp(SCALE)
+
+
+def model_rows() -> list[Row]:
+    """The optional ONNX injection classifier (mlbench.py): latency per 512-token window."""
+    import mlbench
+
+    return mlbench.bench_model(SCALE)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,9 @@ def parse_args() -> argparse.Namespace:
                          "(TREE/palaryn_proxy, with addons/ copied to TREE/palaryn_proxy/addons)")  # fmt: skip
     ap.add_argument("--rss-cap", type=float, default=420, help="seconds the RSS phase may take (default 420)")
     ap.add_argument(
-        "--skip", default="", help="comma-separated parts to skip: chat,upload,sse,ramp,rss,micro,adversarial,crash"
+        "--skip",
+        default="",
+        help="comma-separated parts to skip: chat,upload,sse,ramp,rss,micro,adversarial,crash",
     )
     return ap.parse_args()
 
@@ -241,7 +243,12 @@ def write_report(
     if ramps:
         parts += ["", "## Open SSE streams: probe first-chunk median per level", "", report.ramp_table(ramps)]
     if out.get("adversarial"):
-        parts += ["", "## Hostile bodies through the DLP engine (bench/adversarial.py)", "", out["adversarial"]]
+        parts += [
+            "",
+            "## Hostile bodies through the DLP engine (bench/adversarial.py)",
+            "",
+            out["adversarial"],
+        ]
     if out.get("crash"):
         parts += ["", "## What a SIGKILL under load loses (bench/crash.py)", "", out["crash"]]
     if profile:

@@ -1,4 +1,5 @@
-"""Base64 blobs inside a segment, decoded into child segments (bounded depth and size)."""
+"""Base64 blobs inside a segment, decoded into child segments (bounded depth and size); the children are read
+by the decoding layers too (layers.py), and a blob of compressed or UTF-16 text decodes to that text."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from functools import cache
 from itertools import accumulate
 from typing import TYPE_CHECKING
 
+from .config import DecodeConfig
+from .layer_bytes import as_text, bytes_text
+from .layers import expand
 from .normalize import fold
 from .offsets import OffsetMap
 from .segment import Segment
@@ -42,28 +46,43 @@ def decode_base64(blob: str) -> bytes | None:
         return None
 
 
-def as_text(raw: bytes, min_printable: float) -> str | None:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if not text:
-        return None
-    printable = sum(1 for c in text if c.isprintable() or c in "\t\r\n")
-    return text if printable >= min_printable * len(text) else None
+def blob_text(raw: bytes, decode: DecodeConfig, room: int | None = None) -> str | None:
+    """The text decode_blob reads in a blob's bytes: UTF-8, or compressed or UTF-16 / UTF-32 text as
+    `decode` allows (what a fast path asks to tell whether a blob decodes to something worth scanning)."""
+    found = bytes_text(raw, decode.base64_max_bytes if room is None else room, decode.compressed, decode.wide)
+    return found[0] if found else None
 
 
-def decode_blob(seg: Segment, start: int, end: int, min_printable: float = 0.95) -> Segment | None:
-    """The child segment of seg.text[start:end] if it is base64 of text, else None.
+def decode_blob(
+    seg: Segment,
+    start: int,
+    end: int,
+    min_printable: float = 0.95,
+    *,
+    decode: DecodeConfig | None = None,
+    budget: list[int] | None = None,
+) -> Segment | None:
+    """The child segment of seg.text[start:end] if it is base64 of text, else None. With `decode`, base64
+    of compressed text (`dlp.decode.compressed`) or of UTF-16 / UTF-32 text (`dlp.decode.wide`) counts too;
+    what inflating produces is taken from `budget` (the bytes still to decode in this scan).
 
     A finding inside decoded base64 cannot be redacted in place without re-encoding, so the child maps
     every character to the whole blob: redaction replaces the entire blob with `[REDACTED:<type>]`.
     """
     blob = seg.text[start:end]
     if _HEX.match(blob):
-        return None
+        return None  # hex is the `hex` layer's (layers.py)
     raw = decode_base64(blob)
-    text = as_text(raw, min_printable) if raw else None
+    if not raw:
+        return None
+    if decode is None:
+        text = as_text(raw, min_printable)
+    else:
+        room = budget[0] if budget is not None else decode.base64_max_bytes
+        found = bytes_text(raw, room, decode.compressed, decode.wide, min_printable)
+        text = found[0] if found else None
+        if found and budget is not None:
+            budget[0] -= found[1]
     if text is None:
         return None
     folded, fmap = fold(text)
@@ -111,13 +130,16 @@ def blob_spans(text: str, min_length: int, cap: int = MAX_BLOB) -> Iterator[tupl
 
 
 def blob_children(
-    batch: Batch, min_length: int, taken: list[list[tuple[int, int]]], budget: list[int]
+    batch: Batch, decode: DecodeConfig | int, taken: list[list[tuple[int, int]]], budget: list[int]
 ) -> list[Segment]:
     """Decoded children of the base64 runs in a batch of segments, except runs overlapping a span in
-    `taken` (per segment); `budget` is decremented by the decoded size and stops decoding at zero."""
+    `taken` (per segment), and the readings the decoding layers find in those children; `budget` is
+    decremented by the decoded size and stops decoding at zero. `decode` may be the minimum blob length
+    alone (then the default config)."""
+    cfg = decode if isinstance(decode, DecodeConfig) else DecodeConfig(base64_min_length=decode)
     out = []
     index: dict[int, tuple[list[int], list[int]]] = {}  # per segment: taken starts, running max of ends
-    for span in blob_spans(batch.text, min_length):
+    for span in blob_spans(batch.text, cfg.base64_min_length):
         if budget[0] <= 0:
             break
         loc = batch.locate(*span)
@@ -132,7 +154,7 @@ def blob_children(
         if k and max_ends[k - 1] > s:
             continue
         budget[0] -= (e - s) * 3 // 4
-        child = decode_blob(batch.segments[i], s, e)
+        child = decode_blob(batch.segments[i], s, e, decode=cfg, budget=budget)
         if child is not None:
             out.append(child)
-    return out
+    return expand(out, cfg)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import enum
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
 from ..errors import ConfigError
 from .binding import Binding, builtin_bindings, parse_bindings
 from .detector import PII, SECRETS
+from .injection_model import Classifier, ModelError, find_files, load_classifier
 from .registry import DEFAULT_OFF, GROUPS
 
 DIRECTIONS = ("request", "response")
@@ -56,6 +57,20 @@ class DecodeConfig:
     base64_max_depth: int = 2
     base64_max_bytes: int = 1 << 20  # decoded bytes per scan
     json_max_depth: int = 2  # JSON documents held in JSON strings (tool-call arguments)
+    # Decoding layers (layers.py): each reads a text another way and scans that reading too.
+    hex: bool = True  # `6768705f...`, `67 68 70`, `0x67, 0x68` whose bytes are text
+    hex_min_length: int = 32  # hex digits in a row (16 bytes)
+    entities: bool = True  # HTML character references: `&#103;`, `&#x68;`, `&lowbar;`
+    escapes: bool = True  # `\u0067`, `\x67`, `\147`, `\u{67}`, escaped again or not
+    percent: bool = True  # %-encoding in any text (twice in queries and forms: `%255F`)
+    joins: bool = True  # `"abc" + "def"`, `("abc"\n "def")`, backslash line continuations, wrapped lines
+    spaced: bool = True  # `g h p _ ...`, `g-h-p`, `g.h.p`, one character per line
+    spaced_min_chars: int = 16  # characters of a spaced-out run
+    compressed: bool = True  # gzip / zlib / deflate / zstd data inside base64 or hex
+    wide: bool = True  # UTF-16 / UTF-32 inside base64 or hex, and NUL-interleaved text
+    layers_max_depth: int = 2  # rounds of layers over what layers decoded (0: layers off)
+    layers_max_chars: int = 2 << 20  # characters of decoded readings per message part
+    layers_max_runs: int = 8192  # encoded runs read per text and layer
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +79,16 @@ class InjectionConfig:
     threshold: float = 0.5
     max_scan_bytes: int = 1 << 20
     scan_requests: bool = True  # tool results inside LLM requests
+    # An optional local ONNX classifier (the [ml] extra); see injection_model.py for how it is read.
+    model: str | None = None  # a .onnx file (tokenizer.json beside it) or a directory holding model.onnx
+    model_label: str | int | None = None  # the injection label (name or index); None: by name, else the last
+    model_max_tokens: int = 512  # tokens per window
+    model_max_windows: int = 8  # windows per text (the first max-1 and the last); the highest counts
+    model_weight: float | None = None  # None: max(built-in, model); w: (1 - w) * built-in + w * model
+    model_queue: int = 64  # checks waiting or running; past it the built-in score stands alone
+    model_timeout_seconds: float = 2.0  # waiting included; past it the built-in score stands alone
+    model_threads: int = 2  # inference threads, each running the model single-threaded
+    classifier: Classifier | None = field(default=None, compare=False, repr=False)  # loaded from `model`
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,36 +175,88 @@ def _actions(raw: Any) -> Mapping[str, Mapping[str, Action]]:
     return MappingProxyType(out)
 
 
+_DECODE_MINIMUMS = {  # integer keys of dlp.decode and their least values
+    "base64_min_length": 8, "base64_max_depth": 0, "base64_max_bytes": 0, "json_max_depth": 0,
+    "hex_min_length": 32, "spaced_min_chars": 8, "layers_max_depth": 0, "layers_max_chars": 0,
+    "layers_max_runs": 1,
+}  # fmt: skip
+
+
 def _decode(raw: Mapping[str, Any]) -> DecodeConfig:
     _keys("dlp.decode", raw, tuple(DecodeConfig.__dataclass_fields__))
     d = DecodeConfig()
-    return DecodeConfig(
-        base64=_bool("dlp.decode.base64", raw.get("base64", d.base64)),
-        base64_min_length=_int(
-            "dlp.decode.base64_min_length", raw.get("base64_min_length", d.base64_min_length), 8
-        ),
-        base64_max_depth=_int(
-            "dlp.decode.base64_max_depth", raw.get("base64_max_depth", d.base64_max_depth), 0
-        ),
-        base64_max_bytes=_int(
-            "dlp.decode.base64_max_bytes", raw.get("base64_max_bytes", d.base64_max_bytes), 0
-        ),
-        json_max_depth=_int("dlp.decode.json_max_depth", raw.get("json_max_depth", d.json_max_depth), 0),
-    )
+    values: dict[str, Any] = {}
+    for name in DecodeConfig.__dataclass_fields__:
+        value = raw.get(name, getattr(d, name))
+        key = f"dlp.decode.{name}"
+        minimum = _DECODE_MINIMUMS.get(name)
+        values[name] = _bool(key, value) if minimum is None else _int(key, value, minimum)
+    return DecodeConfig(**values)
 
 
 def _injection(raw: Mapping[str, Any]) -> InjectionConfig:
-    _keys("injection", raw, ("action", "threshold", "max_scan_bytes", "scan_requests"))
+    _keys("injection", raw, tuple(k for k in InjectionConfig.__dataclass_fields__ if k != "classifier"))
     d = InjectionConfig()
     threshold = raw.get("threshold", d.threshold)
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold <= 1:
         raise ConfigError(f"injection.threshold: expected a number in (0, 1], got {threshold!r}")
-    return InjectionConfig(
+    cfg = InjectionConfig(
         action=_enum("injection.action", raw.get("action", d.action.value), InjectionAction),
         threshold=float(threshold),
         max_scan_bytes=_int("injection.max_scan_bytes", raw.get("max_scan_bytes", d.max_scan_bytes), 1),
         scan_requests=_bool("injection.scan_requests", raw.get("scan_requests", d.scan_requests)),
+        **_model_keys(raw, d),
     )
+    if cfg.model is None or cfg.action == InjectionAction.OFF:
+        return cfg
+    try:  # loaded here, once per config, so `config check` and start-up report a model that cannot work
+        files = find_files(cfg.model)
+        classifier = load_classifier(files, cfg.model_label, cfg.model_max_tokens, cfg.model_max_windows)
+    except ModelError as exc:
+        raise ConfigError(f"{exc.key}: {exc}") from None
+    return replace(cfg, classifier=classifier)
+
+
+def _model_keys(raw: Mapping[str, Any], d: InjectionConfig) -> dict[str, Any]:
+    """The `injection.model*` keys, checked (the model itself is loaded by _injection)."""
+    weight = raw.get("model_weight", d.model_weight)
+    if weight is not None and (
+        isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1
+    ):
+        raise ConfigError(
+            "injection.model_weight: expected a number in [0, 1] (the model's share of the score) or null "
+            f"(the higher of the two scores), got {weight!r}"
+        )
+    label = raw.get("model_label", d.model_label)
+    if label is not None and (isinstance(label, bool) or not isinstance(label, str | int) or label == ""):
+        raise ConfigError(
+            f"injection.model_label: expected a label name or index of the model, got {label!r}"
+        )
+    return {
+        "model": _model_path(raw.get("model", d.model)),
+        "model_label": _int("injection.model_label", label, 0) if isinstance(label, int) else label,
+        "model_max_tokens": _int(
+            "injection.model_max_tokens", raw.get("model_max_tokens", d.model_max_tokens), 16
+        ),
+        "model_max_windows": _int(
+            "injection.model_max_windows", raw.get("model_max_windows", d.model_max_windows), 1
+        ),
+        "model_weight": None if weight is None else float(weight),
+        "model_queue": _int("injection.model_queue", raw.get("model_queue", d.model_queue), 1),
+        "model_timeout_seconds": _seconds(
+            "injection.model_timeout_seconds", raw.get("model_timeout_seconds", d.model_timeout_seconds)
+        ),
+        "model_threads": _int("injection.model_threads", raw.get("model_threads", d.model_threads), 1),
+    }
+
+
+def _model_path(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ConfigError(
+            "injection.model: expected the path of a .onnx file or of a directory holding model.onnx and "
+            f"tokenizer.json, got {value!r}"
+        )
+    return value
 
 
 _DLP_KEYS = ("enabled", "default_action", "actions", "max_scan_bytes", "oversize", "scan_timeout_seconds",

@@ -45,6 +45,10 @@ class TextView:
             got = self._found[key] = (self.low if low else self.text).find(literal)
         return got
 
+    def known_gates(self, answers: dict[tuple[bytes, bytes], bool]) -> None:
+        """Record answers to `has` found another way (one Hyperscan scan tests every gate at once)."""
+        self._has.update(answers)
+
     def has(self, table: bytes, needle: bytes) -> bool:
         """Does the text's shape under `table` (see shapes) contain needle? Shapes and answers are kept."""
         key = (table, needle)
@@ -68,7 +72,20 @@ class TextView:
                 self._numbers = [m.span() for m in _NUMBER_RUN.finditer(text)]
             else:
                 self._numbers = []
+            if any(e - s > _LONG_RUN for s, e in self._numbers):
+                self._numbers = [w for run in self._numbers for w in _ends(*run)]
         return self._numbers
+
+
+# A run of digit groups longer than this is a table of numbers, not text holding a phone, SSN or card
+# number (at most 19 digits and their separators): only its two ends are searched (a MiB of `4111 ` would
+# otherwise validate a candidate every five characters).
+_LONG_RUN = 4096
+_END = 64
+
+
+def _ends(s: int, e: int) -> list[tuple[int, int]]:
+    return [(s, e)] if e - s <= _LONG_RUN else [(s, s + _END), (e - _END, e)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,8 +231,9 @@ def _token_skipper(not_after: re.Pattern[str] | None) -> re.Pattern[str] | None:
         return None
     pattern = not_after.pattern
     if pattern not in _SKIPPERS:
-        single = pattern.startswith("[") and pattern.endswith("]$") and "]" not in pattern[1:-2]
-        _SKIPPERS[pattern] = re.compile("[^" + pattern[1:-2] + "]") if single else None
+        cls = pattern.removesuffix("$").removesuffix("\\Z")
+        single = cls.startswith("[") and cls.endswith("]") and cls != pattern and "]" not in cls[1:-1]
+        _SKIPPERS[pattern] = re.compile("[^" + cls[1:-1] + "]") if single else None
     return _SKIPPERS[pattern]
 
 
@@ -226,8 +244,8 @@ def rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
 
 # Left boundaries (as `not_after`): the value may not continue a longer token. A literal escape (`\n`
 # inside JSON held in a string) counts as a boundary.
-TOKEN_BEFORE = rx(r"[A-Za-z0-9_-]$(?<!\\[nrt])")
-B64_BEFORE = rx(r"[A-Za-z0-9_+/=-]$(?<!\\[nrt])")
+TOKEN_BEFORE = rx(r"[A-Za-z0-9_-]\Z(?<!\\[nrt])")  # \Z, not $: `$` also matches before a final newline
+B64_BEFORE = rx(r"[A-Za-z0-9_+/=-]\Z(?<!\\[nrt])")
 B_END = r"(?![A-Za-z0-9_-])"
 B64_END = r"(?![A-Za-z0-9_+/=-])"
 

@@ -96,7 +96,7 @@ def detect(
             _remember_clean(level, hits, prefilter, decode.base64_min_length, clean)
         if not decode.base64 or level[0].depth >= decode.base64_max_depth:
             break
-        level = blob_children(batch, decode.base64_min_length, taken, budget)
+        level = blob_children(batch, decode, taken, budget)
     return hits
 
 
@@ -125,16 +125,46 @@ def _remember_clean(
 
 
 def resolve_overlaps(hits: Sequence[Hit]) -> list[Hit]:
-    """Per container, keep the best of overlapping hits: higher priority, then the longer span."""
+    """Per container, keep the best of overlapping hits: higher priority, then the longer span.
+
+    Personal data in a record sits side by side (`(415) 555-2671 536-22-8114`): a PII hit that overlaps
+    only other PII hits, and only in part, is kept too, so none of its characters escape redaction (redact
+    merges overlapping spans). A secret still takes its whole span; a hit inside kept ones adds nothing."""
+    from .detector import PII  # (imports stay with the lead's part of this module)
+
+    def overlaps(spans: list[tuple[int, int]], s: int, e: int) -> bool:
+        i = bisect_left(spans, (s, e))
+        return (i > 0 and spans[i - 1][1] > s) or (i < len(spans) and spans[i][0] < e)
+
+    def covered(spans: list[tuple[int, int]], s: int, e: int) -> bool:
+        i = bisect_right(spans, (s, 1 << 62)) - 1
+        return i >= 0 and spans[i][1] >= e
+
+    def merge(spans: list[tuple[int, int]], s: int, e: int) -> None:
+        """Add [s, e) to sorted, disjoint spans, merging the ones it overlaps."""
+        if not overlaps(spans, s, e):
+            insort(spans, (s, e))
+            return
+        lo = bisect_left(spans, (s, e))
+        if lo > 0 and spans[lo - 1][1] > s:
+            lo -= 1
+        hi = lo
+        while hi < len(spans) and spans[hi][0] < e:
+            hi += 1
+        spans[lo:hi] = [(min(s, spans[lo][0]), max(e, spans[hi - 1][1]))]
+
     ranked = sorted(hits, key=lambda h: (-h.detector.priority, -(h.end - h.start), h.start))
     kept: list[Hit] = []
-    taken: dict[str, list[tuple[int, int]]] = {}  # per container, sorted and non-overlapping
+    union: dict[str, list[tuple[int, int]]] = {}  # per container: what kept hits cover, merged and sorted
+    secret: dict[str, list[tuple[int, int]]] = {}  # the same for the kept hits that are not PII
     for h in ranked:
-        spans = taken.setdefault(h.segment.container, [])
-        i = bisect_left(spans, (h.start, h.end))
-        if (i > 0 and spans[i - 1][1] > h.start) or (i < len(spans) and spans[i][0] < h.end):
+        c, s, e, pii = h.segment.container, h.start, h.end, h.detector.group == PII
+        spans = union.setdefault(c, [])
+        if overlaps(spans, s, e) and (not pii or overlaps(secret.get(c, []), s, e) or covered(spans, s, e)):
             continue
-        insort(spans, (h.start, h.end))
+        merge(spans, s, e)
+        if not pii:
+            merge(secret.setdefault(c, []), s, e)
         kept.append(h)
     kept.sort(key=lambda h: (h.segment.container, h.start))
     return kept

@@ -1,220 +1,118 @@
-"""Prompt-injection heuristics on content flowing back to a model: visible and hidden channels, one score."""
+"""Prompt-injection heuristics on content flowing back to a model: visible, hidden and decoded channels, one score.
+
+The text of a page, tool result or document is split into channels (injection_channels.py): the visible text,
+hidden ones (HTML comments, CSS-hidden elements, alt/title/aria text, markdown comments, Unicode tag
+characters) and decoded ones (base64, hex, percent-encoding, ROT13, spaced-out letters). Each channel is
+scored on its own (injection_score.py) with the multilingual concept lexicon (injection_lexicon.py) and the
+rules (injection_rules.py); a hidden or decoded channel that carries instructions is itself a signal. The
+verdict is the best channel's score combined with global signals (tag characters, words split by
+zero-width characters).
+"""
 
 from __future__ import annotations
 
-import html
 import json
 import re
-from collections.abc import Iterable, Iterator
+from functools import cache
 
-from .blobs import as_text, blob_spans, decode_base64
-from .injection_rules import META_CUES, QUOTES, RULES, Rule
+from .injection_channels import (
+    deobfuscate,
+    encoded_payloads,
+    html_channels,
+    looks_like_html,
+    markdown_channels,
+    split_words,
+    tag_payloads,
+)
+from .injection_lexicon import Lexicon, load_lexicon
+from .injection_score import combine, score_channel
 from .jsonscan import STRING_RE, unescape
-from .normalize import fold
 
-_HIDDEN_STYLE = (
-    r"display\s*+:\s*+none|visibility\s*+:\s*+hidden|font-size\s*+:\s*+0(?:px|em|rem|%)?\s*+[;\"']|opacity\s*+:\s*+0\s*+[;\"']"
-    r"|color\s*+:\s*+(?:#fff(?:fff)?|white|transparent)\b|(?:left|top)\s*+:\s*+-\d{3,6}px"
-)
-_HIDDEN_EL = re.compile(
-    r"<([a-z][a-z0-9]{0,10})\b[^>]{0,500}?(?:style\s*+=\s*+[\"'][^\"'>]{0,300}?(?:" + _HIDDEN_STYLE + r")"
-    r"|\shidden[\s>=]|aria-hidden\s*+=\s*+[\"']true)[^>]{0,500}+>",
-    re.I,
-)
-_ATTR = re.compile(
-    r"\s(?:alt|title|aria-label|data-[a-z-]{1,30})\s*+=\s*+(?:\"([^\"]{0,2000})\"|'([^']{0,2000})')", re.I
-)
-_DROP_TAGS = ("script", "style", "noscript", "template")
-_TAG = re.compile(r"<[^<>]{0,2000}>")  # '<' excluded: a failed match stops at the next tag, so linear
-_TAG_CHARS = re.compile("[\U000e0020-\U000e007e]{8,}+")
-_ZERO_WIDTH = re.compile("[\u200b-\u200d\u2060\ufeff]")
-_SELF_REF = re.compile(r"\b(?:my|our)\b|\b(?:i|we) (?:sent|gave|wrote|mentioned|shared|provided|emailed)\b")
-_HIDDEN_WEIGHT = 0.3
+HIDDEN_BONUS = 0.3  # a hidden or decoded channel that scores at least MIN_HIDDEN is a signal of its own
+MIN_HIDDEN = 0.25
+SATURATED = 0.95  # a visible score this high needs no look at hidden channels
+_SIGNAL_OF = {"encoded": "encoded_instruction", "obfuscated": "obfuscation"}
+
+Verdict = tuple[float, tuple[str, ...]]
+_JSON_START = re.compile(r'[{\[]\s{0,20}(?:["{\[\]}]|$)')
 
 
-def _quoted(text: str, start: int) -> bool:
-    """The match sits inside a quotation on its line: an odd number of quote marks before it (apostrophes
-    inside words, as in "don't", are not quote marks)."""
-    line_start = text.rfind("\n", max(0, start - 200), start) + 1
-    before = text[max(line_start, start - 200) : start]
-    marks = 0
-    for i, c in enumerate(before):
-        if c in QUOTES and not (
-            c == "'" and 0 < i < len(before) - 1 and before[i - 1].isalpha() and before[i + 1].isalpha()
-        ):
-            marks += 1
-    return marks % 2 == 1
+@cache
+def _lexicon() -> Lexicon:
+    """Built once per process (the trie regexes take a fraction of a second to compile)."""
+    return load_lexicon()
 
 
-_BACK, _AHEAD = 120, 420  # a rule's match lies within this window around one of its anchor words
-_MAX_ANCHORS = 256  # beyond this many anchor hits, scanning the whole text is cheaper than windows
-
-
-def _windows(low: str, anchors: tuple[str, ...]) -> list[tuple[int, int]] | None:
-    """Merged windows around the anchor words of a rule ([] if none; None: scan everything)."""
-    hits: list[int] = []
-    for a in anchors:
-        i = low.find(a)
-        while i != -1:
-            hits.append(i)
-            if len(hits) > _MAX_ANCHORS:
-                return None
-            i = low.find(a, i + 1)
-    out: list[tuple[int, int]] = []
-    for i in sorted(hits):
-        s, e = max(0, i - _BACK), min(len(low), i + _AHEAD)
-        if out and s <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], e))
-        else:
-            out.append((s, e))
-    return out
-
-
-def _matches(rule: Rule, low: str) -> Iterator[re.Match[str]]:
-    windows = _windows(low, rule.anchors)
-    if windows is None:
-        yield from rule.pattern.finditer(low)
-        return
-    for s, e in windows:
-        yield from rule.pattern.finditer(low, s, e)
-
-
-def _channel(text: str, hidden: bool, meta: bool, best: dict[str, float]) -> bool:
-    """Score one channel into `best`; True if any rule matched. Rules run only near their anchor words."""
-    low = fold(text)[0].lower()
-    matched = False
-    for rule in RULES:
-        for n, m in enumerate(_matches(rule, low)):
-            w = rule.weight
-            if _quoted(low, m.start()):
-                w *= 0.35
-            if rule.signal == "instruction_override" and _SELF_REF.search(low, m.start(), m.end() + 25):
-                w *= 0.3
-            if hidden:
-                w = min(0.95, w * 1.3)
-            elif meta:
-                w *= 0.5
-            best[rule.signal] = max(best.get(rule.signal, 0.0), w)
-            matched = True
-            if n >= 20:
-                break
-    return matched
-
-
-def _between(text: str, open_: str, close: str, limit: int) -> tuple[list[tuple[int, int]], list[str]]:
-    """Spans (open to close, included) and inner texts of `open_ ... close` sections, found with str.find
-    (linear: an unclosed section ends the search). `limit` bounds an inner text."""
-    spans, inner = [], []
-    low = text.lower()
-    pos = low.find(open_)
-    while pos != -1:
-        end = low.find(close, pos + len(open_))
-        if end == -1:
-            break
-        spans.append((pos, end + len(close)))
-        inner.append(text[pos + len(open_) : min(end, pos + len(open_) + limit)])
-        pos = low.find(open_, end + len(close))
-    return spans, inner
-
-
-def _hidden_elements(text: str) -> list[str]:
-    """Inner text of elements hidden by CSS or attributes (bounded to 5000 characters each)."""
-    out = []
-    low = text.lower()
-    last = 0
-    for m in _HIDDEN_EL.finditer(text):
-        if m.start() < last:  # nested in the previous hidden element: already included
-            continue
-        end = low.find(f"</{m.group(1).lower()}", m.end(), m.end() + 5000)
-        last = end if end != -1 else min(len(text), m.end() + 5000)
-        out.append(text[m.end() : last])
-    return out
-
-
-def _cut(text: str, spans: list[tuple[int, int]]) -> str:
-    parts, pos = [], 0
-    for s, e in sorted(spans):
-        if s >= pos:
-            parts.append(text[pos:s])
-            pos = e
-    parts.append(text[pos:])
-    return " ".join(parts)
-
-
-def _html_channels(text: str) -> tuple[str, list[tuple[str, str]]]:
-    """Visible text and hidden channels (comments, hidden elements, alt/title attributes) of an HTML page."""
-    comment_spans, comments = _between(text, "<!--", "-->", 20000)
-    hidden: list[tuple[str, str]] = [("html_comment", c) for c in comments]
-    low = text.lower()
-    if any(k in low for k in ("display", "visibility", "hidden", "font-size", "opacity", "color")):
-        hidden += [("hidden_css", inner) for inner in _hidden_elements(text)]
-    hidden += [("attribute", m.group(1) or m.group(2) or "") for m in _ATTR.finditer(text)]
-    drops = comment_spans
-    for tag in _DROP_TAGS:
-        drops += _between(text, f"<{tag}", f"</{tag}", 0)[0]
-    visible = _TAG.sub(" ", _cut(text, drops))
-    return html.unescape(visible), [(k, html.unescape(v)) for k, v in hidden if v.strip()]
-
-
-def _encoded_channels(text: str) -> list[tuple[str, str]]:
-    out = []
-    for s, e in blob_spans(text, 24):
-        raw = decode_base64(text[s:e])
-        decoded = as_text(raw, 0.95) if raw else None
-        if decoded:
-            out.append(("encoded", decoded))
-        if len(out) >= 50:
-            break
-    return out
-
-
-def _combine(best: dict[str, float]) -> float:
-    remaining = 1.0
-    for w in best.values():
-        remaining *= 1.0 - w
-    return 1.0 - remaining
+def _json_strings(text: str) -> str | None:
+    """The string values of a JSON document, a paragraph each (keys are schema, not content); None if the
+    text does not look like JSON."""
+    head = text.lstrip()[:40]
+    if not _JSON_START.match(head):
+        return None
+    return "\n\n".join(unescape(m.group(1))[0] for m in STRING_RE.finditer(text) if not m.group(2))
 
 
 class InjectionDetector:
-    """Scores text for instructions aimed at the model; the score is 1 - prod(1 - w) over the strongest
-    match of each signal. Quoted phrases and text about prompt injection are damped; hidden channels
-    (HTML comments, hidden elements, alt text, Unicode tag characters, base64) are boosted."""
+    """Scores text for instructions aimed at the model. Score = the best channel's windowed noisy-OR of its
+    signals, combined with the global signals; see the module docstring."""
 
-    def score_text(
-        self, text: str, hidden_channels: Iterable[tuple[str, str]] = ()
-    ) -> tuple[float, tuple[str, ...]]:
-        best: dict[str, float] = {}
-        channels = list(hidden_channels)
-        tags = _TAG_CHARS.findall(text)
+    def __init__(self, lexicon: Lexicon | None = None) -> None:
+        self.lexicon = lexicon or _lexicon()
+
+    def score_text(self, text: str, hidden_channels: list[tuple[str, str]] | None = None) -> Verdict:
+        """Score a text (HTML, markdown, plain or JSON) and any hidden channels already extracted from it."""
+        hidden = list(hidden_channels or [])
+        strings = _json_strings(text)
+        if strings is not None:
+            text = strings
+        if looks_like_html(text):
+            text, more = html_channels(text)
+            hidden += more
+        hidden += markdown_channels(text)
+        glob: dict[str, float] = {}
+        tags = tag_payloads(text)
         if tags:
-            best["unicode_tags"] = 0.5
-            channels += [("unicode_tags", "".join(chr(ord(c) - 0xE0000) for c in t)) for t in tags]
-        if len(_ZERO_WIDTH.findall(text[:200000])) >= 20:
-            best["invisible_text"] = 0.2
-        visible = _ZERO_WIDTH.sub("", text)
-        meta = len(set(META_CUES.findall(visible.lower()))) >= 2
-        _channel(visible, False, meta, best)
-        channels += _encoded_channels(visible)
+            glob["unicode_tags"] = 0.5
+            hidden += [("unicode_tags", t) for t in tags]
+        split = split_words(text)
+        if split >= 3:  # zero-width characters inside words: text made to slip past filters
+            glob["invisible_text"] = 0.3 if split < 10 else 0.4
+        score, signals = score_channel(self.lexicon, text)
+        best = (score, signals)
+        for kind, content in self._extra_channels(text, hidden) if score < SATURATED else ():
+            s, sig = score_channel(self.lexicon, content, hidden=True)
+            if s >= MIN_HIDDEN:
+                sig = {**sig, _SIGNAL_OF.get(kind, f"hidden_{kind}"): HIDDEN_BONUS}
+                s = combine(sig)
+            if s > best[0]:
+                best = (s, sig)
+        signals = {**best[1], **glob}
+        total = combine({**best[1], **glob}) if signals else 0.0
+        return total, tuple(sorted(signals, key=lambda k: -signals[k]))
+
+    def _extra_channels(self, text: str, hidden: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Hidden channels joined per kind (one scoring pass per kind, not per element), then the decoded
+        and de-obfuscated readings of the visible text."""
         by_kind: dict[str, list[str]] = {}
-        for name, content in channels:  # one scoring pass per kind of channel, not per element
-            by_kind.setdefault(name, []).append(content)
-        for name, contents in by_kind.items():
-            if _channel("\n".join(contents), True, meta, best):
-                best[f"hidden_{name}" if name != "encoded" else "encoded_instruction"] = _HIDDEN_WEIGHT
-        return _combine(best), tuple(sorted(best, key=lambda s: -best[s]))
+        for kind, content in hidden:
+            by_kind.setdefault(kind, []).append(content)
+        out = [(kind, "\n\n".join(contents)) for kind, contents in by_kind.items()]
+        encoded = encoded_payloads(text)
+        if encoded:
+            out.append(("encoded", "\n\n".join(encoded)))
+        plain = deobfuscate(text.lower())
+        if plain is not None:
+            out.append(("obfuscated", plain))
+        return out
 
     def score_body(
         self, body: bytes, content_type: str, location: str
     ) -> tuple[float, tuple[str, ...], str] | None:
         text = body.decode("utf-8", "replace")
         ct = content_type.lower()
-        head = text.lstrip()[:15].lower()
-        if "html" in ct or head.startswith(("<!doctype html", "<html")):
-            visible, hidden = _html_channels(text)
+        if "html" in ct or "xml" in ct:
+            visible, hidden = html_channels(text)
             score, signals = self.score_text(visible, hidden)
-        elif "json" in ct or head[:1] in ("{", "["):
-            strings = (unescape(m.group(1))[0] for m in STRING_RE.finditer(text) if not m.group(2))
-            score, signals = self.score_text("\n".join(strings))
         else:
             score, signals = self.score_text(text)
         return (score, signals, location) if signals else None

@@ -1,4 +1,11 @@
-"""Prompt-injection heuristics as data: each rule has a signal name, a weight, anchor words and a pattern."""
+"""Prompt-injection rules as data: concept combinations (language-independent) and structural patterns.
+
+A Combo fires where all its `need` concepts occur within `gap` characters of one another in one sentence;
+its weight rises to a boost's weight when that concept is also near (within the sentence, or within `reach`
+characters across sentences). Concepts come from the lexicon files (injection_lexicon_<lang>.yaml) and from
+Patterns below (URLs are "dest", a shell pipe is "danger"...). Weights are calibrated so that one strong
+signal crosses the default threshold of 0.5 on its own and weak ones only in company.
+"""
 
 from __future__ import annotations
 
@@ -7,91 +14,160 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
-class Rule:
+class Combo:
     signal: str
     weight: float
-    anchors: tuple[str, ...]  # lower-case substrings; the pattern runs only if one is present
+    need: tuple[str, ...]  # need[0] is the anchor: a concept rare enough to scan the whole text for
+    gap: int = 60
+    boost: tuple[tuple[str, float], ...] = ()
+    reach: int = 0  # boosts count within this many characters of the match (0: `gap`)
+    cross: bool = False  # boosts count across sentence ends too
+    self_damp: bool = (
+        False  # "my previous instructions", "the email I sent": the writer about their own words
+    )
+    clause: bool = False  # the needed concepts in one clause (no comma, colon or semicolon between)
+    far: bool = False  # the needed concepts may lie in neighbouring sentences
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    signal: str | None  # None: the pattern only feeds a concept to the combos
+    weight: float
+    anchors: tuple[str, ...]  # lower-case literals; the regex runs only if one of them is in the text
     pattern: re.Pattern[str]
+    concept: str | None = None  # each match is also a hit of this concept
+    code_damp: bool = False  # damped inside code and chat-template documentation
+    at: str | None = None  # tried only where this concept has a hit (match there), not over the whole text
 
 
-def _r(signal: str, weight: float, anchors: str, pattern: str) -> Rule:
-    """`anchors`: comma-separated lower-case substrings, one of which is in (or next to) every match."""
-    return Rule(signal, weight, tuple(anchors.split(",")), re.compile(pattern))
+def _p(signal: str | None, weight: float, anchors: str, regex: str, concept: str | None = None,
+       code_damp: bool = False, at: str | None = None) -> Pattern:  # fmt: skip
+    return Pattern(signal, weight, tuple(anchors.split("|")), re.compile(regex), concept, code_damp, at)
 
 
-_AI = r"(?:ai|a\.i\.|llm|language model|assistant|agent|chatbot|gpt|claude|gemini|copilot|bot|model)s?"
-_SENSITIVE = (
-    r"(?:api[ _-]?keys?|credentials?|passwords?|secrets?|tokens?|system prompt|conversation|chat history"
-    r"|environment variables|env(?:ironment)? vars?|private keys?|ssh keys?|\.env|cookies?|session ids?)"
-)
-
-# Patterns run on lower-cased, NFKC-folded text with invisible characters removed. Every repetition is
-# bounded; `[^.\n]{0,N}?` keeps a match inside one sentence.
-RULES: tuple[Rule, ...] = (
-    _r("instruction_override", 0.55, "ignore,disregard,forget,override,bypass,follow",
-       r"\b(?:ignore|disregard|forget|override|bypass|do not follow|don't follow|stop following)\b[^.\n]{0,40}?"
-       r"\b(?:previous|prior|above|earlier|preceding|initial|original|system|all|any|your)\b"
-       r"[^.\n]{0,30}?\b(?:instructions?|directions|prompts?|directives?|rules|guidelines|guardrails|context|constraints"
-       r"|polic(?:y|ies)|programming)\b"),
-    _r("instruction_override", 0.55, "ignore,disregard,forget",
-       r"\b(?:ignore|disregard|forget)\b[^.\n]{0,20}?\b(?:instructions?|directions|prompts?|rules|directives?)\b[^.\n]{0,15}?"
-       r"\b(?:above|before|earlier|previously|so far|you (?:were|have been) given)\b"),
-    _r("new_instructions", 0.45, "instruction,prompt,directive,task,objective,orders,goal,purpose",
-       r"\b(?:your\s++)?(?:new|updated|real|actual|true|revised|hidden|secret)\s++(?:system\s++)?"
-       r"(?:instructions?|prompt|directives?|task|objective|orders|goal|purpose)\s*+(?::|are\b|is\b)"),
-    _r("new_instructions", 0.35, "from now on", r"\bfrom now on\b,?[^.\n]{0,20}?\byou\b"),
-    _r("role_hijack", 0.4, "you are now,you are no longer",
-       r"\byou are (?:now|no longer)\b(?! (?:logged|signed|subscribed|connected|registered|ready|able))"),
-    _r("role_hijack", 0.45, "unrestricted,unfiltered,uncensored,jailbroken,evil,rogue,malicious,dan,different ai",
-       r"\b(?:act|behave|respond|pretend|roleplay)(?:ing)? (?:as|like|to be) (?:an? )?"
-       r"(?:unrestricted|unfiltered|uncensored|jailbroken|evil|rogue|malicious|dan\b|different ai)"),
-    _r("role_hijack", 0.45, "mode enabled,mode activated,mode on,do anything now",
-       r"\b(?:(?:developer|god|dan|jailbreak|sudo|unrestricted) mode (?:enabled|activated|on)\b|\bdo anything now\b)"),
-    _r("fake_role_marker", 0.5, "<|,[inst],[/inst],<system>,</system>,<<sys>>,<sys>,</sys>",
-       r"<\|(?:im_start|im_end|system|endoftext|start_header_id|eot_id)\|>|\[/?inst\]|</?system>|<</?sys>>|</?sys>"),
-    _r("fake_role_marker", 0.3, "system,assistant,developer",
-       r"(?:^|\n)\s*+(?:#{1,3}\s*+)?(?:system|assistant|developer)\s*+(?:message|prompt)?\s*+:\s*+\S"),
-    _r("addressed_to_ai", 0.35, "reading th,processing th,parsing th,summariz,summaris,browsing th,viewing th,analyz,analys",
-       rf"\b{_AI}\b[^.\n]{{0,40}}?\b(?:reading|processing|parsing|summari[sz]ing|browsing|viewing|analy[sz]ing)"
-       r" (?:this|these)\b"),
-    _r("addressed_to_ai", 0.35, "note to,note for,message to,message for,instructions to,instructions for,instruction for,attention,important,if you are a",
-       rf"\b(?:(?:note|message|instructions?|attention|important)\s*+(?:to|for)\s*+(?:the\s++|any\s++|all\s++)?{_AI}\b"
-       r"|\bif you are an? (?:ai|llm|language model|assistant|agent|bot)\b)"),
-    _r("secrecy", 0.4, "tell,inform,mention,reveal,alert,notify, let,warn",
-       r"\b(?:do not|don't|never|without)\s++(?:tell|inform|mention|reveal|alert|notify|let|warn)(?:ing)?\b"
-       r"[^.\n]{0,20}?\b(?:the\s++)?(?:user|human|operator|owner)\b"),
-    _r("exfiltration", 0.35, "send,post,upload,forward,email,e-mail,leak,exfiltrate,transmit,include,append,paste,share,submit",
-       r"\b(?:send|post|upload|forward|email|e-mail|leak|exfiltrate|transmit|include|append|paste|share|submit)\b"
-       rf"[^.\n]{{0,50}}?\b{_SENSITIVE}\b[^.\n]{{0,60}}?\b(?:to|at|into|via)\b"),
-    _r("exfiltration_target", 0.55, "send,post,upload,forward,email,leak,exfiltrate,transmit,append,share,submit",
-       r"\b(?:send|post|upload|forward|email|leak|exfiltrate|transmit|append|share|submit)\b"
-       rf"[^.\n]{{0,50}}?\b{_SENSITIVE}\b[^.\n]{{0,60}}?(?:https?://|\b[\w.-]{{1,64}}+@[\w-]{{1,63}}+\.[a-z]{{2,24}})"),
-    _r("exfiltration_link", 0.55, "![",
-       r"!\[[^\]\n]{0,100}\]\(\s*+https?://[^\s)]{1,200}\?[^\s)]{0,300}?(?:\{|%7b|<|\$|\[)"),
-    _r("exfiltration_link", 0.5, "image,markdown,link,url",
-       r"\b(?:render|display|show|include|output|embed)\b[^.\n]{0,40}?\b(?:image|markdown|link|url)\b[^.\n]{0,80}?"
-       r"\b(?:append|include|add|encode|with)\b[^.\n]{0,40}?\b(?:conversation|secrets?|keys?|history|messages?|"
-       r"credentials?|personal (?:data|information)|user data)\b"),
-    _r("tool_hijack", 0.4, "tool,function",
-       r"\b(?:call|invoke|use|run|execute|trigger)\s++(?:the\s++)?[`'\"]?[a-z][a-z0-9]{0,40}(?:[_.][a-z0-9]{1,40}){1,5}[`'\"]?"
-       r"\s++(?:tool|function)\b[^.\n]{0,60}?\b(?:with|to|and)\b"),
-    _r("tool_hijack", 0.35, "following,this command,this code,this script,these command,this shell,this bash",
-       r"\b(?:execute|run)\s++(?:the\s++)?(?:following|this|these)\s++(?:shell\s++|bash\s++|terminal\s++)?"
-       r"(?:commands?|code|script)\b(?![^.\n]{0,20}?\b(?:in|on) (?:your|a) (?:terminal|shell))"),
-    _r("tool_hijack", 0.5, "curl,wget", r"\b(?:curl|wget)\s[^\n|]{1,200}\|\s*+(?:sudo\s++)?(?:ba|z)?sh\b"),
-    _r("prompt_leak", 0.4, "system prompt,system message,initial instructions,hidden instructions,instructions above,developer message",
-       r"\b(?:reveal|print|output|repeat|show|display|tell me|disclose|leak)\b[^.\n]{0,30}?\b(?:your|the)\s++"
-       r"(?:full\s++|entire\s++|original\s++|initial\s++|complete\s++)?(?:system prompt|system message|initial instructions"
-       r"|hidden instructions|instructions above|developer message)\b"),
-    _r("encoded_instruction", 0.4, "decode",
-       r"\bdecode\b[^.\n]{0,40}?\b(?:base64|rot13|hex|binary)\b[^.\n]{0,60}?\b(?:follow|execute|obey|do what|carry out)\b"),
+OVERRIDE, NEW, ROLE, LEAK, EXFIL, LINK, TOOL = (
+    "instruction_override", "new_instructions", "role_hijack", "prompt_leak", "exfiltration", "exfiltration_link",
+    "tool_hijack",
 )  # fmt: skip
 
-# Text about prompt injection (articles, docs, papers) quotes the phrases above; such text is damped.
-META_CUES = re.compile(
-    r"\b(?:prompt injections?|jailbreak(?:s|ing)?|attackers?|attacks?|malicious|researchers?|vulnerabilit(?:y|ies)"
-    r"|exploits?|red[- ]team(?:ing)?|adversarial|security|for example|e\.g\.|such as|owasp|mitigat\w{0,12}|papers?"
-    r"|authors?|defen[cs]es?|tricked|studies|study|articles?|phrases? like|instructions like)\b"
+COMBOS: tuple[Combo, ...] = (
+    # overrides: "ignore all previous instructions", "забудь правила", "以前の指示を無視して"
+    Combo(OVERRIDE, 0.4, ("ignore", "instr"), 60,
+          (("prior", 0.62), ("yours", 0.6), ("priorobj", 0.62), ("weakprior", 0.35), ("ai", 0.55), ("user", 0.55)),
+          self_damp=True),
+    Combo(OVERRIDE, 0.55, ("ignore", "priorobj"), 30, self_damp=True),
+    Combo(OVERRIDE, 0.42, ("ignore", "user"), 25, (("instr", 0.6), ("steer", 0.55))),
+    Combo(NEW, 0.35, ("instr", "new"), 14, (("yours", 0.45), ("ai", 0.5), ("priorobj", 0.55), ("prior", 0.5)),
+          clause=True),
+    Combo(NEW, 0.3, ("task", "new"), 14,
+          (("yours", 0.4), ("danger", 0.55), ("sensitive", 0.5), ("send", 0.45), ("steer", 0.45)), reach=160, cross=True, clause=True),
+    # role play and jailbreak personas
+    Combo(ROLE, 0.6, ("unrestricted", "roleplay"), 140),
+    Combo(ROLE, 0.5, ("unrestricted", "roleplay"), 260, far=True),
+    Combo(ROLE, 0.45, ("unrestricted", "ai"), 50, (("mode", 0.6),), clause=True),
+    Combo(ROLE, 0.55, ("unrestricted", "mode"), 160),
+    Combo(ROLE, 0.3, ("mode",), 0, (("roleplay", 0.55), ("ai", 0.45), ("unrestricted", 0.55)), reach=160, cross=True),
+    Combo(ROLE, 0.3, ("character",), 0, (("roleplay", 0.5), ("unrestricted", 0.6)), reach=200, cross=True),
+    Combo(ROLE, 0.5, ("emotion", "roleplay"), 80, (("sensitive", 0.6),)),
+    Combo(ROLE, 0.4, ("roleplay", "ai"), 40, (("instr", 0.5),)),
+    # social engineering aimed at the model
+    Combo("authority_claim", 0.3, ("authority",), 0,
+          (("permit", 0.6), ("unrestricted", 0.55), ("instr", 0.5), ("danger", 0.45), ("sensitive", 0.4),
+           ("urgent", 0.4), ("secrecy", 0.55)), reach=160, cross=True),
+    Combo("emotional_pressure", 0.2, ("emotion",), 0,
+          (("sensitive", 0.45), ("danger", 0.45), ("secrecy", 0.5), ("covert", 0.4)), reach=160, cross=True),
+    Combo("secrecy", 0.45, ("secrecy",)),
+    Combo("secrecy", 0.15, ("covert",), 0, (("danger", 0.4), ("send", 0.3), ("sensitive", 0.35)), reach=120),
+    Combo("dangerous_action", 0.1, ("danger",), 0,
+          (("user", 0.3), ("covert", 0.35), ("secrecy", 0.45), ("urgent", 0.3), ("ai", 0.3), ("dest", 0.25)), reach=100),
+    # system prompt extraction
+    Combo(LEAK, 0.6, ("yourprompt", "leak"), 50),
+    Combo(LEAK, 0.52, ("prompt", "leak"), 50, (("yours", 0.62),)),
+    Combo("secret_request", 0.25, ("sensitive", "leak"), 40,
+          (("authority", 0.5), ("urgent", 0.4), ("emotion", 0.45), ("yours", 0.3)), reach=160, cross=True),
+    Combo(LEAK, 0.25, ("instr", "leak"), 40, (("yours", 0.5), ("prior", 0.45))),
+    # exfiltration
+    Combo(EXFIL, 0.2, ("sensitive", "send"), 70,
+          (("dest", 0.6), ("destword", 0.45), ("secrecy", 0.6), ("covert", 0.45), ("user", 0.4)), reach=0),
+    # tool hijacking
+    Combo(TOOL, 0.2, ("tool", "invoke"), 45,
+          (("danger", 0.55), ("dest", 0.45), ("sensitive", 0.45), ("covert", 0.5), ("secrecy", 0.55)), reach=120),
+    # text addressed to the model reading it
+    Combo("addressed_to_ai", 0.35, ("ai", "note"), 25,
+          (("steer", 0.55), ("instr", 0.5), ("danger", 0.5), ("send", 0.45), ("sensitive", 0.45), ("tool", 0.45),
+           ("secrecy", 0.55), ("covert", 0.5)), reach=220, cross=True),
+    # encoded payloads announced as such
+    Combo("encoded_instruction", 0.45, ("decode", "follow"), 90),
+)  # fmt: skip
+
+# A URL, and a placeholder in it standing for data the model is to fill in ("{conversation}", "<SECRET>",
+# "$EMAIL", "[DATA]", "=API_KEY"); a link or image carrying one sends data out when rendered or fetched.
+URL = re.compile(r"https?://[^\s<>\"')\]]{1,400}")
+IMAGE = re.compile(r"!\[[^\]\n]{0,200}\]\(\s{0,20}https?://[^\s)]{1,400}")
+PLACEHOLDER = re.compile(
+    r"\{[^{}\s]{1,60}\}|%7b[^\s%]{1,60}%7d|<[a-z_ -]{2,60}>|\[[a-z_ -]{2,40}\]|\$[a-z_]{2,40}|=(?:[a-z0-9]{1,30}_){1,6}[a-z0-9]{1,30}(?=[&)#]|$)"
 )
-FIRST_PERSON = re.compile(r"\b(?:i|my|our|we|me)\b")
-QUOTES = "\"'`\u201c\u201d\u2018\u2019\u00ab\u00bb"
+SECRETISH = re.compile(
+    r"data|chat|histor|conversation|convo|secret|key|passw|pwd|token|summary|email|cookie|user|message|memory"
+    r"|session|name|address|phone|card|credential|content|context|info|pii|prompt"
+)
+
+PATTERNS: tuple[Pattern, ...] = (
+    # structure that feeds the combos
+    _p(None, 0, "http", r"https?://", concept="dest"),
+    _p(None, 0, "@", r"@[a-z0-9-]{1,63}\.[a-z]{2,24}\b", concept="dest"),
+    _p("remote_script", 0.25, "curl", r"curl\s[^\n|]{1,200}\|\s{0,20}(?:sudo\s{1,20})?(?:ba|z|da)?sh\b", concept="danger"),
+    _p("remote_script", 0.25, "wget", r"wget\s[^\n|]{1,200}\|\s{0,20}(?:sudo\s{1,20})?(?:ba|z|da)?sh\b", concept="danger"),
+    _p("remote_script", 0.25, "iex", r"iex\s{0,20}\(", concept="danger"),
+    _p(None, 0, "rm ", r"rm\s{1,20}-[a-z]{0,8}(?:r[a-z]{0,8}f|f[a-z]{0,8}r)", concept="danger"),
+    _p(None, 0, "~/.ssh", r"~/\.ssh", concept="danger"),
+    _p(None, 0, ".aws/credentials", r"\.aws/credentials", concept="danger"),
+    _p(None, 0, "id_rsa", r"id_rsa", concept="danger"),
+    _p(None, 0, "authorized_keys", r"authorized_keys", concept="danger"),
+    _p(None, 0, "drop table", r"drop\s{1,20}table", concept="danger"),
+    _p(None, 0, "iban|swift|wallet|routing|bitcoin", r"(?:iban|swift|wallet|routing|bitcoin)\b", concept="dest"),
+    # fake tool calls and chat-template role markers
+    _p(TOOL, 0.42, "tool_calls|function_call|\"arguments\"|<tool_call|<function_call|<invoke",
+       r"\"(?:tool_calls|function_call)\"\s{0,20}:|\{\s{0,20}\"name\"\s{0,20}:\s{0,20}\"[a-z0-9_.-]{2,64}\"\s{0,20},\s{0,20}\"(?:arguments|parameters|args)\"\s{0,20}:"
+       r"|<(?:tool_call|function_calls?|invoke)\b", code_damp=True),
+    _p(TOOL, 0.4, "_", at="invoke", regex=
+       r"(?:call|invoke|use|run|execute|trigger)\s{1,20}(?:the\s{1,20})?[`'\"]?[a-z][a-z0-9]{1,30}(?:_[a-z0-9]{1,30}){1,4}[`'\"]?"
+       r"(?:\s{1,20}(?:tool|function|endpoint|action))?\s{0,20}(?:\(|with\b|to\b|and\b|now\b|:)"),
+    _p(TOOL, 0.58, "_", at="invoke", regex=
+       r"(?:call|invoke|execute|trigger)\s{1,20}(?:the\s{1,20})?[`'\"]?[a-z0-9_]{0,30}"
+       r"(?:delete|transfer|send|share|remove|pay|grant|exec|forward|money|shell|wire|drop)[a-z0-9_]{0,30}"),
+    _p(TOOL, 0.58, "\"name\"",
+       r"\"name\"\s{0,20}:\s{0,20}\"[a-z0-9_]{0,30}"
+       r"(?:delete|transfer|send|share|remove|pay|grant|exec|forward|money|shell|wire|drop)[a-z0-9_]{0,30}"),
+    _p("fake_role_marker", 0.55,
+       "<|im_|<|start_header|<|eot_id|<|endoftext|<|system|<|user|<|assistant|<start_of_turn|<end_of_turn|[inst]|[/inst]|<<sys>>|<</sys>>|<|begin_of_text",
+       r"<\|(?:im_start|im_end|start_header_id|end_header_id|eot_id|endoftext|system|user|assistant|begin_of_text)\|>"
+       r"|<(?:start|end)_of_turn>|\[/?inst\]|<</?sys>>", code_damp=True),
+    _p("fake_role_marker", 0.45, "<system|</system|[system]|[/system]|</tool|</function|</document|</search_results|</context",
+       r"</?system>|\[/?system\]|</(?:tool_result|tool_output|function_results?|document|search_results|context|untrusted_input)>",
+       code_damp=True),
+    _p("fake_role_marker", 0.35, "\"role\"", r"\{\s{0,20}\"role\"\s{0,20}:\s{0,20}\"(?:system|developer)\"", code_damp=True),
+    _p("fake_role_marker", 0.4, "###", r"(?m)^\s{0,20}#{2,4}\s{0,20}(?:system|instruction|instructions|response)\s{0,20}:?\s{0,20}\n", code_damp=True),
+    _p("fake_role_marker", 0.45, "system|assistant|human|developer",
+       r"(?m)^[ \t]{0,20}(?:system|assistant|human|user|developer)[ \t]{0,20}:[^\n]{1,300}\n(?:[^\n]{0,300}\n){0,3}?[ \t]{0,20}"
+       r"(?:system|assistant|human|user|model)[ \t]{0,20}:", code_damp=True),
+    _p("fake_role_marker", 0.22, "system|assistant|human|developer",
+       r"(?m)^\s{0,20}(?:system|assistant|human|developer|model)\s{0,20}:\s{0,20}\S", code_damp=True),
+)  # fmt: skip
+
+# Damping context: code and chat-template documentation around a role marker or a tool call.
+CODE_CUES = re.compile(
+    r"\{%|\{\{|\bdef |\breturn\b|=>|\bconst |\bimport |tokenizer|template|apply_chat_template|\bformat\(|\bprint\(|"
+    r"\bmessages\s{0,20}=|\btools\s{0,20}=|\bschema\b|\bjson mode\b|special tokens?|\bwraps each\b|\bexpect(?:s|ed)? prompts?\b|"
+    r"\bapi\b|\bendpoint\b|\bresponse contains\b|\bmodels? use\b|\bmarkers?\b|\bprompts? use\b|\bsdk\b|\btokens?\b"
+    r"|\bllama\b|\bmistral\b|\bchatml\b|\bgemma\b|\bturns?\b|\bfor example\b|\be\.g\.|\boptional\b|\bcan be used\b"
+    r"|\bparameters?\b|\bdocumentation\b|\bformat(?:ted|s)?\b"
+)
+# An account number (IBAN-like: two letters, two digits, groups of four); looked for only when the text's
+# letter/digit shape holds "aa00".
+ACCOUNT = re.compile(r"\b[a-z]{2}\d{2}(?: ?[a-z0-9]{4}){3,7}(?: ?[a-z0-9]{1,4})?")
+QUOTES = "\"'`\u00ab\u00bb\u201c\u201d\u201e\u2018\u2019\u300c\u300d\u300e\u300f"
+
+RULES = (
+    PATTERNS  # the structural rules: signal, weight, anchors, pattern (test_adversarial checks each pattern)
+)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from itertools import compress
+from operator import ne
 
 from .offsets import MapBuilder, OffsetMap
 
@@ -42,6 +44,10 @@ HOMOGLYPHS: dict[str, str] = {
 }
 _SPECIAL_RE = re.compile(f"[{INVISIBLE}{''.join(HOMOGLYPHS)}]")
 _NON_ASCII_RUN = re.compile("[^\x00-\x7f]++")
+# Unicode tag characters that mirror printable ASCII (U+E0020-E007E): text hidden from the reader
+# ("ASCII smuggling"). A run of at least 8 reads as the ASCII it hides, set apart by spaces; a shorter one
+# (a character or two splitting a visible token) is dropped like any invisible character.
+TAG_RUN = re.compile("[\U000e0020-\U000e007e]{8,}+")
 
 
 def decode_utf8(data: bytes) -> tuple[str, OffsetMap | None]:
@@ -59,7 +65,7 @@ def decode_utf8(data: bytes) -> tuple[str, OffsetMap | None]:
     return b.build()
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1 << 16)
 def fold_char(ch: str) -> str:
     """The folded form of one non-ASCII character ('' for invisible ones)."""
     if INVISIBLE_RE.match(ch):
@@ -72,7 +78,8 @@ def fold_char(ch: str) -> str:
 
 
 def fold(text: str) -> tuple[str, OffsetMap | None]:
-    """NFKC-fold, drop invisible characters and map homoglyphs; None map when nothing changed."""
+    """NFKC-fold, drop invisible characters, map homoglyphs and read tag-character runs as the ASCII they
+    hide; None map when nothing changed."""
     if text.isascii():
         return text, None
     b: MapBuilder | None = None
@@ -84,16 +91,32 @@ def fold(text: str) -> tuple[str, OffsetMap | None]:
         if b is None:
             b = MapBuilder()
         b.copy(text[pos : m.start()], pos)
-        i = m.start()
-        for ch in run:
-            out = fold_char(ch)
-            if out == ch:
-                b.copy(ch, i)
-            else:
-                b.sub(i, 1, out)
-            i += 1
+        at = 0
+        for t in TAG_RUN.finditer(run):
+            _fold_chars(b, run[at : t.start()], m.start() + at)
+            _tags(b, t.group(), m.start() + t.start())
+            at = t.end()
+        _fold_chars(b, run[at:], m.start() + at)
         pos = m.end()
     if b is None:
         return text, None
     b.copy(text[pos:], pos)
     return b.build()
+
+
+def _fold_chars(b: MapBuilder, run: str, i: int) -> None:
+    """Fold each character; the stretches folding leaves alone are copied whole (found at C speed)."""
+    outs = list(map(fold_char, run))
+    start = 0
+    for k in compress(range(len(run)), map(ne, outs, run)):
+        b.copy(run[start:k], i + start)
+        b.sub(i + k, 1, outs[k])
+        start = k + 1
+    b.copy(run[start:], i + start)
+
+
+def _tags(b: MapBuilder, run: str, i: int) -> None:
+    """A tag run as ASCII (one character each, mapped one to one), between spaces that map to nothing."""
+    b.sub(i, 0, " ")
+    b.copy(run.encode("utf-32-le")[::4].decode("ascii"), i)
+    b.sub(i + len(run), 0, " ")

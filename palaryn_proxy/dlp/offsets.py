@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
+from itertools import accumulate, compress
 
 _ATOMIC = 0  # scale value of a piece whose characters all map to the whole source piece
 
@@ -14,7 +15,9 @@ class OffsetMap:
     The output is a sequence of pieces. A linear piece of scale k maps output character i to source
     position ``src + k * (i - out)`` (k=1: copied text; k=3: a run of 3-byte UTF-8 characters). An atomic
     piece (an escape sequence, a folded character) maps any character inside it to the whole source span,
-    so a finding never cuts an escape in half.
+    so a finding never cuts an escape in half. A strided piece (scale -k) reads one source character in
+    every k (`g h p` read as `ghp`): output i maps to the single character at ``src + k * (i - out)``, so
+    a finding spans from its first character to its last, not the separator after it.
     """
 
     __slots__ = ("_out", "_src", "_scale", "_slen", "length")
@@ -61,7 +64,7 @@ class OffsetMap:
         scale = self._scale[k]
         if scale == _ATOMIC:
             return self._src[k]
-        return self._src[k] + scale * (i - self._out[k])
+        return self._src[k] + abs(scale) * (i - self._out[k])
 
     def end(self, j: int) -> int:
         """Source position where the output range ending (exclusively) at j ends."""
@@ -73,7 +76,26 @@ class OffsetMap:
         scale = self._scale[k]
         if scale == _ATOMIC:
             return self._src[k] + self._slen[k]
+        if scale < 0:
+            return self._src[k] - scale * (j - 1 - self._out[k]) + 1
         return self._src[k] + scale * (j - self._out[k])
+
+    @classmethod
+    def spliced(
+        cls, base: int, src_lens: Sequence[int], out_lens: Sequence[int], scales: Sequence[int]
+    ) -> OffsetMap:
+        """The map of a text rebuilt from consecutive source pieces starting at `base`: piece i of src_lens[i]
+        source characters became out_lens[i] output characters, read with scales[i] (1 copied, 0 atomic,
+        -k strided). Built with C-level iteration: a hostile text of many small pieces stays cheap."""
+        m = cls()
+        src = list(accumulate(src_lens, initial=base))
+        out = list(accumulate(out_lens, initial=0))
+        m._out = list(compress(out, out_lens))  # pieces that produced nothing (a removed joint) are left out
+        m._src = list(compress(src, out_lens))
+        m._scale = list(compress(scales, out_lens))
+        m._slen = list(compress(src_lens, out_lens))
+        m.length = out[-1]
+        return m
 
 
 class _Slice(OffsetMap):
@@ -110,6 +132,12 @@ class MapBuilder:
         if text:
             self._parts.append(text)
             self.map.add(src, len(text) * scale, len(text), scale)
+
+    def stride(self, text: str, src: int, step: int) -> None:
+        """Append text read from every `step`-th source character from src (separators skipped)."""
+        if text:
+            self._parts.append(text)
+            self.map.add(src, (len(text) - 1) * step + 1, len(text), -step)
 
     def sub(self, src: int, src_len: int, text: str) -> None:
         """Append text that replaces the source span [src, src+src_len) as one atomic piece."""

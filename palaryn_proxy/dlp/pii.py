@@ -1,13 +1,15 @@
-"""Personal data: email addresses, phone numbers, US SSNs, payment cards, IBANs and (opt-in) IP addresses."""
+"""Personal data: email addresses, phone numbers (pii_phone), US SSNs (also by field name: pii_ssn), payment cards,
+IBANs and (opt-in) IP addresses."""
 
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterator
 
+from . import pii_phone, pii_ssn
 from .detector import PII, Detector, Span, rx
-from .shapes import DIGITS, MARK, NUMBERISH
+from .pii_phone import DIGITS2, NUMBER_RUN
+from .shapes import DIGITS
 from .validators import card_ok, iban_ok, ssn_ok
 
 _FILE_EXTENSIONS = frozenset(
@@ -29,26 +31,6 @@ def email_ok(value: str) -> bool:
     return not (local == "git" and domain in ("github.com", "gitlab.com", "bitbucket.org"))
 
 
-def phone_ok(value: str) -> bool:
-    digits = "".join(c for c in value if c.isdigit())
-    if not 8 <= len(digits) <= 15 or len(set(digits)) < 4:
-        return False
-    if "  " in value or "--" in value or ".." in value or value.count("(") != value.count(")"):
-        return False
-    if value.startswith("0") and len(digits) > 11:
-        return False
-    if value.startswith("+1") or len(digits) == 10 and not value.startswith(("+", "0")):
-        nanp = digits[-10:]
-        if (
-            nanp[0] in "01"
-            or nanp[3] in "01"
-            or nanp[1:3] == "11"
-            or (nanp[3:6] == "555" and nanp[6:8] == "01")
-        ):
-            return False
-    return True
-
-
 def ip_ok(value: str) -> bool:
     try:
         addr = ipaddress.ip_address(value)
@@ -57,15 +39,10 @@ def ip_ok(value: str) -> bool:
     return not (addr.is_loopback or addr.is_unspecified or addr.is_multicast or addr.is_reserved)
 
 
-_DIGITS2 = rx(r"\d\d")
-_PHONE_END = r"(?![\w-]|\.\d|[ -]\d)"  # not followed by another digit group (IBANs, card numbers)
-_NUMBER_BEFORE = rx(r"[\w+$./-]$|\d[ -]$")  # not the tail of a longer number, amount or path
-_NANP = re.compile(r"(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}")
 _EMAIL_DOMAIN = rx(
     r"@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}[A-Za-z]{2,24})(?![A-Za-z0-9-]|\.[A-Za-z0-9])"
 )
 _LOCAL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
-NUMBER_RUN = (NUMBERISH, MARK * 7)  # a gate: the text has a number run (TextView.number_runs)
 _IBAN = rx(r"\d\d(?<=[A-Z][A-Z]\d\d)(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])")
 
 
@@ -91,13 +68,6 @@ def _ibans(text: str) -> Iterator[Span]:
             yield s, m.end(), text[s : m.end()]
 
 
-def nanp_ok(value: str) -> bool:
-    """(415) 555-2671, 415-555-2671, 415.555.2671 (one separator throughout; not `252.227-7013`)."""
-    if _NANP.fullmatch(value) is None or not phone_ok(value):
-        return False
-    return value.startswith("(") or value[3] == value[7]
-
-
 DETECTORS: tuple[Detector, ...] = (
     Detector(
         type="email",
@@ -108,63 +78,15 @@ DETECTORS: tuple[Detector, ...] = (
         validate=email_ok,
         priority=20,
     ),
-    Detector(
-        type="phone",
-        group=PII,
-        pattern=rx(rf"(\+[1-9][\d ().-]{{6,20}}\d){_PHONE_END}"),
-        in_numbers=True,
-        gate=NUMBER_RUN,
-        not_after=rx(r"[\w+/.-]$"),
-        keywords=("+",),
-        value_group=1,
-        validate=phone_ok,
-        priority=15,
-    ),
-    Detector(
-        type="phone",
-        group=PII,
-        pattern=rx(rf"([(\d]\d\d\d?\)?[ .-]?\d{{3}}[ .-]\d{{4}}){_PHONE_END}"),  # NANP: (415) 555-2671
-        in_numbers=True,
-        gate=NUMBER_RUN,
-        not_after=_NUMBER_BEFORE,
-        trigger=_DIGITS2,
-        value_group=1,
-        validate=nanp_ok,
-        priority=15,
-    ),
-    Detector(
-        type="phone",
-        group=PII,
-        # UK-style 020 7946 0958, FR-style 06 12 34 56 78
-        pattern=rx(rf"(0[1-9](?:\d{{1,3}}[ -]\d{{3,4}}[ -]?\d{{3,4}}|(?:[ .]\d\d){{4}})){_PHONE_END}"),
-        in_numbers=True,
-        gate=NUMBER_RUN,
-        not_after=_NUMBER_BEFORE,
-        trigger=_DIGITS2,
-        value_group=1,
-        validate=phone_ok,
-        priority=15,
-    ),
-    Detector(
-        type="phone",
-        group=PII,
-        pattern=rx(r"(?:phone|tel|mobile|cell|fax)[:.\s]{1,3}(\d[\d ().-]{7,18}\d)(?![\w-])"),
-        lower=True,
-        ikeywords=("phone", "tel", "mobile", "cell", "fax"),
-        starts=("phone", "tel", "mobile", "cell", "fax"),
-        gate=(NUMBERISH, MARK * 10),  # the number
-        value_group=1,
-        validate=phone_ok,
-        priority=15,
-    ),
+    *pii_phone.DETECTORS,
     Detector(
         type="us_ssn",
         group=PII,
         pattern=rx(r"(?<![\w-])(\d\d\d([- ])\d\d\2\d{4})(?![\w-])"),
         in_numbers=True,
         gate=NUMBER_RUN,
-        not_after=rx(r"[\w-]$"),
-        trigger=_DIGITS2,
+        not_after=rx(r"[\w-]\Z"),
+        trigger=DIGITS2,
         value_group=1,
         validate=ssn_ok,
         placeholder_check=False,
@@ -183,14 +105,15 @@ DETECTORS: tuple[Detector, ...] = (
         placeholder_check=False,
         priority=25,
     ),
+    *pii_ssn.DETECTORS,
     Detector(
         type="credit_card",
         group=PII,
         pattern=rx(r"(?<![\w-])(\d(?:[ -]?\d){12,18})(?![\w-])"),  # lookbehind: not_after, inside the engine
         in_numbers=True,
         gate=NUMBER_RUN,
-        not_after=rx(r"[\w-]$"),
-        trigger=_DIGITS2,
+        not_after=rx(r"[\w-]\Z"),
+        trigger=DIGITS2,
         value_group=1,
         validate=card_ok,
         placeholder_check=False,
@@ -201,7 +124,7 @@ DETECTORS: tuple[Detector, ...] = (
         group=PII,
         pattern=_IBAN,
         finder=_ibans,
-        trigger=_DIGITS2,
+        trigger=DIGITS2,
         gate=(DIGITS, b"AA00"),  # `[A-Z][A-Z]\d\d`
         validate=iban_ok,
         placeholder_check=False,
@@ -211,7 +134,7 @@ DETECTORS: tuple[Detector, ...] = (
         type="ip_address",
         group=PII,
         pattern=rx(r"((?:\d{1,3}\.){3}\d{1,3})(?![\w]|\.\d)"),
-        not_after=rx(r"[\w.]$"),
+        not_after=rx(r"[\w.]\Z"),
         trigger=rx(r"\d\.\d"),
         value_group=1,
         validate=ip_ok,

@@ -13,11 +13,14 @@ def marker(type_: str, percent: bool = False) -> str:
 
 
 def _merged(spans: Sequence[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Overlapping spans as one, replaced by the first marker among them: two findings that share characters
+    (personal data side by side, a finding streamed over several events) are both redacted whole, and the
+    marker survives even when the first span is a streamed finding's empty continuation."""
     out: list[tuple[int, int, str]] = []
     for s, e, rep in sorted(spans):
         if out and s < out[-1][1]:
             ps, pe, prep = out[-1]
-            out[-1] = (ps, max(pe, e), prep)
+            out[-1] = (ps, max(pe, e), prep or rep)
         else:
             out.append((s, e, rep))
     return out

@@ -1,11 +1,23 @@
-"""Every detector, by type and group, and the keyword prefilter that keeps clean text cheap."""
+"""Every detector, by type and group, and the prefilter that keeps clean text cheap (Hyperscan, or keywords)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-from . import pii, secrets_cloud, secrets_generic, secrets_keys, secrets_llm, secrets_saas, secrets_vcs
+from . import (
+    hsprefilter,
+    pii,
+    pii_identity,
+    secrets_cloud,
+    secrets_generic,
+    secrets_keys,
+    secrets_llm,
+    secrets_paired,
+    secrets_saas,
+    secrets_vcs,
+    secrets_vendors,
+)
 from .detector import Detector, TextView
 
 ALL_DETECTORS: tuple[Detector, ...] = (
@@ -13,9 +25,12 @@ ALL_DETECTORS: tuple[Detector, ...] = (
     *secrets_vcs.DETECTORS,
     *secrets_saas.DETECTORS,
     *secrets_llm.DETECTORS,
+    *secrets_vendors.DETECTORS,
+    *secrets_paired.DETECTORS,
     *secrets_keys.DETECTORS,
     *secrets_generic.DETECTORS,
     *pii.DETECTORS,
+    *pii_identity.DETECTORS,
 )
 GROUPS: dict[str, str] = {d.type: d.group for d in ALL_DETECTORS}
 DEFAULT_OFF = frozenset({"ip_address"})  # opt-in: name it in dlp.actions
@@ -82,9 +97,11 @@ def _group_re(c: str, entries: list[tuple[str, int, tuple[int, ...]]]) -> re.Pat
 
 
 class Prefilter:
-    """Picks the detectors worth running on a text from cheap substring tests.
+    """Picks the detectors worth running on a text.
 
-    Case-sensitive keywords are looked for in the text, case-insensitive ones in its lower-cased copy (see
+    With Hyperscan (hsprefilter), one scan of the text tests every detector's loosened pattern at once;
+    a detector whose gate fails is out after that. Without it, or on text that is not valid UTF-8,
+    case-sensitive keywords are looked for in the text, case-insensitive ones in its lower-cased copy (see
     _Keywords), and detectors without a literal (digit-shaped PII) by a shared cheap trigger search; a
     detector whose gate fails is out before that. Keyed detectors are chosen by the field name instead.
     """
@@ -117,9 +134,14 @@ class Prefilter:
         )
         self._gates = tuple((gate, frozenset(idxs)) for gate, idxs in gates.items())
         self._triggers = tuple((t, tuple(v)) for t, v in triggers.values())
+        self._hs = _HsIndex(self.detectors, self._keyed) if hsprefilter.AVAILABLE else None
 
     def candidates(self, view: TextView) -> list[Detector]:
         """The detectors worth running on the view's text (keyed detectors excluded)."""
+        if self._hs is not None:
+            found = self._hs.hits(view)
+            if found is not None:
+                return [d for d in found if d.gate is None or view.has(*d.gate)]
         closed: set[int] = set()
         for needed, gated in self._gates:
             if not view.has(*needed):
@@ -147,3 +169,35 @@ class Prefilter:
                 self.detectors[i] for i in self._keyed if self.detectors[i].applies_to_key(key)
             )
         return got
+
+
+class _HsIndex:
+    """A prefilter's detectors in the process-wide Hyperscan databases of ALL_DETECTORS (compiled once,
+    shared by every scanner), or in databases of their own when some are not built-in (tests)."""
+
+    def __init__(self, detectors: Sequence[Detector], keyed: list[int]) -> None:
+        skip = set(keyed)
+        scanned = [d for i, d in enumerate(detectors) if i not in skip]
+        position = {id(d): i for i, d in enumerate(ALL_DETECTORS)}
+        if all(id(d) in position for d in scanned):
+            self._universe = ALL_DETECTORS
+            wanted = {position[id(d)] for d in scanned}
+        else:
+            self._universe = tuple(scanned)
+            wanted = set(range(len(scanned)))
+        # universe index -> detector, for the ones this prefilter runs; sorted = detector order
+        self._pick = tuple(d if i in wanted else None for i, d in enumerate(self._universe))
+        self._db = hsprefilter.database(self._universe)  # compiled once per process, not per request
+
+    def hits(self, view: TextView) -> list[Detector] | None:
+        """The detectors whose condition holds in the view's text, in order (the view learns which gates
+        are open, so its `has` answers them for free); None: text that is not ASCII, which the keyword
+        prefilter takes (a Unicode-aware database compiles too slowly to build per process)."""
+        text = view.text
+        if not text.isascii():
+            return None
+        db = self._db
+        found = db.hits(text.encode("ascii"))
+        view.known_gates({gate: i in found for i, gate in db.gates.items()})
+        pick = self._pick
+        return [d for i in sorted(found) if i < len(pick) and (d := pick[i]) is not None]

@@ -5,20 +5,44 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from .detector import B64_BEFORE, B64_END, B_END, SECRETS, TOKEN_BEFORE, Detector, Span, assignment, rx
+from .detector import B64_BEFORE, B64_END, B_END, SECRETS, TOKEN_BEFORE, Detector, Span, rx
 from .secrets_keys import PEM_PRIVATE_KEY, armored_body_ok
+from .validators import aws_secret_ok
 
-_SAS_VERSION = re.compile(r"[?&]sv=\d{4}-\d{2}-\d{2}")
+# A storage SAS names its service version (`sv=2022-11-02`); a Service Bus / Event Hubs / IoT Hub one its
+# key name (`skn=`) or the `SharedAccessSignature` that introduces it.
+_SAS_CONTEXT = re.compile(r"(?:^|[?&=;\"'\s])sv=\d{4}-\d{2}-\d{2}|[?&]skn=|SharedAccessSignature")
+_NOT_A_SECRET_KEY = re.compile(r"public|pub[_.-]|integrity|checksum|digest|hash|sha\d")
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def _storage_key_name(text: str, m: re.Match[str]) -> bool:
+    """An 88-character key (64 bytes of base64) named as a key (`AccountKey`, `AZURE_STORAGE_KEY`, `key1`),
+    not a public key or a digest; only a command-line flag (`--account-key ...`) takes it after a space."""
+    j = m.start()
+    while j > 0 and m.start() - j < 48 and text[j - 1] in _NAME_CHARS:
+        j -= 1
+    name = text[j : m.end("kw")].lower()
+    if _NOT_A_SECRET_KEY.search(name):
+        return False
+    return not m.group("op").isspace() or name.startswith("-")
+
+
+def _storage_key_field(name: str) -> bool:
+    return _NOT_A_SECRET_KEY.search(name.lower()) is None
+
+
 _AZURE_SECRET_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_~.-")
 _AZURE_SECRET_TAIL = rx(r"Q~[A-Za-z0-9_~.-]{31,34}(?![A-Za-z0-9_~.-])")
 
 
 def _in_sas_url(text: str, m: re.Match[str]) -> bool:
-    """`sig=` is a query parameter of a URL that also carries a storage service version (`sv=2022-11-02`)."""
+    """`sig=` is a parameter of a shared access signature: a storage service version (`sv=2022-11-02`), a
+    key name (`skn=`) or `SharedAccessSignature` nearby."""
     s = m.start()
-    if s == 0 or text[s - 1] not in "?&":
+    if s > 0 and text[s - 1] not in "?& \"'=":
         return False
-    return _SAS_VERSION.search(text, max(0, s - 600), m.end() + 600) is not None
+    return _SAS_CONTEXT.search(text, max(0, s - 600), m.end() + 600) is not None
 
 
 def _azure_client_secrets(text: str) -> Iterator[Span]:
@@ -31,7 +55,8 @@ def _azure_client_secrets(text: str) -> Iterator[Span]:
             yield s, m.end(), text[s : m.end()]
 
 
-_AWS_SECRET_KEY_NAME = r"secret_?(?:access_?)?key"  # aws_secret_access_key, SecretAccessKey, aws_secret_key
+# aws_secret_access_key, SecretAccessKey, aws_secret_key, aws-secret-access-key, AWS_SECRET, fs.s3a.secret.key
+_AWS_SECRET_KEY_NAME = r"secret[_.-]?(?:access[_.-]?)?key|aws[_-]?secret"
 
 DETECTORS: tuple[Detector, ...] = (
     Detector(
@@ -49,9 +74,14 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         type="aws_secret_access_key",
         group=SECRETS,
-        pattern=rx(assignment(_AWS_SECRET_KEY_NAME, r"[A-Za-z0-9/+]{40}")),
+        pattern=rx(
+            rf"(?:{_AWS_SECRET_KEY_NAME})[a-z0-9_.-]{{0,24}}?(?:\\?[\"'])?\]?[ \t]{{0,3}}"
+            r"(?:(?::=|=>|=|:)[ \t]{0,3}|(?<=[a-z0-9\"'])[ \t](?=[ \t]{0,2}\S))\s{0,3}(?:\\?[\"'`])?"
+            r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9_+/=-])"
+        ),
         lower=True,
         ikeywords=("secret",),
+        validate=aws_secret_ok,
         value_group=1,
         min_entropy=3.5,
         priority=70,
@@ -60,9 +90,10 @@ DETECTORS: tuple[Detector, ...] = (
         type="aws_secret_access_key",
         group=SECRETS,
         pattern=rx(r"^\s{0,4}([A-Za-z0-9/+]{40})\s{0,4}$"),
-        key=rx(rf"(?i)^(?:aws_?)?(?:{_AWS_SECRET_KEY_NAME})$"),
+        key=rx(rf"(?i)^(?:aws[_-]?)?(?:{_AWS_SECRET_KEY_NAME})$"),
         value_group=1,
         min_entropy=3.5,
+        validate=aws_secret_ok,
         priority=70,
     ),
     Detector(
@@ -128,6 +159,45 @@ DETECTORS: tuple[Detector, ...] = (
         min_entropy=4.0,
         priority=70,
     ),
+    Detector(  # AZURE_STORAGE_KEY=..., "accountKey": "...", --account-key ..., primary_access_key = "..."
+        type="azure_storage_key",
+        group=SECRETS,
+        pattern=rx(
+            r"(?P<kw>key[12]?)(?:\\?[\"'])?[ \t]{0,3}(?P<op>:=|=>|=|:|(?<=[a-z0-9])[ \t])"
+            rf"[ \t]{{0,3}}(?:\\?[\"'])?([A-Za-z0-9+/]{{86}}==){B64_END}"
+        ),
+        lower=True,
+        ikeywords=("key",),
+        starts=("key",),
+        value_group=3,
+        min_entropy=4.0,
+        match_filter=_storage_key_name,
+        priority=70,
+    ),
+    Detector(  # a JSON field: {"storageAccountKey": "..."}, {"primaryMasterKey": "..."}
+        type="azure_storage_key",
+        group=SECRETS,
+        pattern=rx(r"^\s{0,4}([A-Za-z0-9+/]{86}==)\s{0,4}$"),
+        key=rx(r"(?i)key[12]?$"),
+        key_filter=_storage_key_field,
+        value_group=1,
+        min_entropy=4.0,
+        priority=70,
+    ),
+    Detector(  # `az storage account keys list`: {"keyName": "key1", "permissions": "FULL", "value": "..."}
+        type="azure_storage_key",
+        group=SECRETS,
+        pattern=rx(
+            r"keyname(?:\\?[\"'])?[ \t]{0,3}[:=][ \t]{0,3}(?:\\?[\"'])?(?:key|primary|secondary)[^\x00]{0,160}?"
+            rf"value(?:\\?[\"'])?[ \t]{{0,3}}[:=][ \t]{{0,3}}(?:\\?[\"'])?([A-Za-z0-9+/]{{86}}==){B64_END}"
+        ),
+        lower=True,
+        ikeywords=("keyname",),
+        starts=("keyname",),
+        value_group=1,
+        min_entropy=4.0,
+        priority=70,
+    ),
     Detector(
         type="azure_sas_token",
         group=SECRETS,
@@ -150,8 +220,8 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         type="azure_service_bus_key",
         group=SECRETS,
-        pattern=rx(
-            r"Endpoint=sb://[A-Za-z0-9.-]{1,255}/?;SharedAccessKeyName=[^;\s\"']{1,256};"
+        pattern=rx(  # Service Bus, Event Hubs (`Endpoint=sb://...;`), IoT Hub (`HostName=...;`)
+            r"SharedAccessKeyName=[^;\s\"']{1,256};[ \t]{0,2}"
             rf"SharedAccessKey=([A-Za-z0-9+/]{{43}}=){B64_END}"
         ),
         keywords=("Key=",),

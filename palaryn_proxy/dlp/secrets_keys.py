@@ -16,11 +16,11 @@ _WS = r"(?:\s|\\[nr]){0,4}+"
 _ENCRYPTED_HEADERS = rf"(?:Proc-Type: [^\r\n\\]{{1,64}}{_NL})?(?:DEK-Info: [^\r\n\\]{{1,128}}{_NL})?"
 _ARMOR_HEADERS = rf"(?:[A-Za-z][A-Za-z-]{{0,30}}: [^\r\n\\]{{0,200}}{_NL}){{0,10}}+"
 
-# The END line is optional so that a key cut short (a truncated paste, a stream window) is still found.
-PEM_PRIVATE_KEY = (
-    rf"-----BEGIN (?P<k>(?:RSA |EC |DSA |ENCRYPTED )?)PRIVATE KEY-----{_WS}{_ENCRYPTED_HEADERS}{_BODY}"
-    r"(?:-----END (?P=k)PRIVATE KEY-----)?"
-)
+# The END line is optional so that a key cut short (a truncated paste, a stream window) is still found. No
+# backreference to the BEGIN line's kind (a multi-pattern engine cannot run one): the END line may name any.
+_PEM_KIND = r"(?:RSA |EC |DSA |ENCRYPTED )?"
+_PEM_END = rf"(?:-----END {_PEM_KIND}PRIVATE KEY-----)?"
+PEM_PRIVATE_KEY = rf"-----BEGIN {_PEM_KIND}PRIVATE KEY-----{_WS}{_ENCRYPTED_HEADERS}{_BODY}{_PEM_END}"
 _JWT_EXAMPLE_SIGNATURE = "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"  # the jwt.io sample token
 _ARMOR_LINE = re.compile(r"-----[A-Z ]{1,40}-----|\\[nr]|\s")
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from .config import DecodeConfig
 from .jsonscan import json_segments, parse_ok
+from .layers import char_lists, expand
 from .normalize import decode_utf8, fold
 from .offsets import MapBuilder, OffsetMap
 from .segment import Segment
 from .wide import Wide, decode, detect
+
+DEFAULT_DECODE = DecodeConfig()
 
 _PCT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})++")
 _SKIP_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection", "host",
@@ -83,17 +87,20 @@ def urlencoded_segments(
     return out
 
 
-def url_segments(path_and_query: str) -> list[Segment]:
-    """The path and each query parameter of a request target (container "path")."""
+def url_segments(path_and_query: str, layers: DecodeConfig | None = DEFAULT_DECODE) -> list[Segment]:
+    """The path and each query parameter of a request target (container "path"), and the readings of the
+    decoding layers in them (`layers`: the dlp.decode config; None: none)."""
     path, q, _ = path_and_query.partition("?")
     out = [_segment(path, 0, (), False, container="path", part="path")] if path else []
     if q:
         out += urlencoded_segments(path_and_query, len(path) + 1, (), "path", "query", "", plus=True)
-    return out
+    return expand(out, layers) if layers is not None else out
 
 
-def header_segments(headers: Sequence[tuple[str, str]]) -> list[Segment]:
-    """One segment per header value; `Basic` credentials are decoded too."""
+def header_segments(
+    headers: Sequence[tuple[str, str]], layers: DecodeConfig | None = DEFAULT_DECODE
+) -> list[Segment]:
+    """One segment per header value; `Basic` credentials are decoded too; and the layers' readings."""
     out = []
     for i, (name, value) in enumerate(headers):
         if name.lower() in _SKIP_HEADERS or not value:
@@ -105,7 +112,7 @@ def header_segments(headers: Sequence[tuple[str, str]]) -> list[Segment]:
         basic = _BASIC.match(value)
         if basic:
             out += basic_credentials(seg, basic.start(1), basic.end(1))
-    return out
+    return expand(out, layers) if layers is not None else out
 
 
 def basic_credentials(seg: Segment, start: int, end: int) -> list[Segment]:
@@ -131,10 +138,28 @@ def body_charset(body: bytes, content_type: str) -> Wide | None:
 
 
 def body_segments(
-    body: bytes, content_type: str, json_depth: int, json_keys: bool = True, wide: Wide | None = None
+    body: bytes,
+    content_type: str,
+    json_depth: int,
+    json_keys: bool = True,
+    wide: Wide | None = None,
+    layers: DecodeConfig | None = DEFAULT_DECODE,
 ) -> list[Segment]:
     """Segments of a (decoded) body: JSON strings (keys too unless json_keys=False), form values, multipart
-    parts, or the whole text. `wide` (from body_charset) reads the body as UTF-16 or UTF-32."""
+    parts, or the whole text, and the readings the decoding layers find in them (`layers`: the dlp.decode
+    config; None: none). `wide` (from body_charset) reads the body as UTF-16 or UTF-32."""
+    found = _body_segments(body, content_type, json_depth, json_keys, wide, layers)
+    return expand(found, layers) if layers is not None else found
+
+
+def _body_segments(
+    body: bytes,
+    content_type: str,
+    json_depth: int,
+    json_keys: bool,
+    wide: Wide | None,
+    layers: DecodeConfig | None = None,
+) -> list[Segment]:
     ct = content_type.lower()
     decoded = decode(body, wide) if wide is not None else None
     if decoded is None and is_binary(ct, body):
@@ -151,7 +176,7 @@ def body_segments(
     head = text.lstrip()[:1]
     if ("json" in ct or (head in ("{", "[") and not ct.startswith("text/html"))) and parse_ok(text):
         json_segments(text, base, "body", lambda: "", json_depth, out, keys=json_keys)
-        return out
+        return out + char_lists(text, base, layers) if layers is not None else out
     folded, fmap = fold(text)
     return [Segment(text=folded, maps=((fmap,) if fmap else ()) + base, container="body")]
 
@@ -177,14 +202,19 @@ def multipart_segments(body: bytes, boundary: bytes, json_depth: int) -> list[Se
 def _part(body: bytes, head: bytes, start: int, end: int, json_depth: int) -> list[Segment]:
     headers = head.decode("latin-1").lower()
     name_m = re.search(r'name="([^"]{0,200})"', head.decode("utf-8", "replace"))
-    ct_m = re.search(r"content-type:\s*+([^\r\n;]+)", headers)
-    ct = ct_m.group(1).strip() if ct_m else ""
+    ct_m = re.search(r"content-type:\s*+([^\r\n]+)", headers)
+    full_ct = ct_m.group(1).strip() if ct_m else ""
+    ct = full_ct.partition(";")[0].strip()
     data = body[start:end]
-    if is_binary(ct, data) or (ct and not (ct.startswith("text/") or "json" in ct or "xml" in ct)):
+    wide = detect(data, full_ct) if not ct or ct.startswith("text/") or "json" in ct or "xml" in ct else None
+    decoded = decode(data, wide) if wide is not None else None
+    if decoded is None and (
+        is_binary(ct, data) or (ct and not (ct.startswith("text/") or "json" in ct or "xml" in ct))
+    ):
         return []
     label = f"multipart.{name_m.group(1) if name_m else ''}"
     shift = OffsetMap.shift(start, len(data))
-    text, umap = decode_utf8(data)
+    text, umap = decoded or decode_utf8(data)
     base = ((umap,) if umap else ()) + (shift,)
     if "json" in ct and parse_ok(text):
         out: list[Segment] = []

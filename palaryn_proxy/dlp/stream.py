@@ -9,12 +9,15 @@ from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from .jsonscan import STRING_RE, json_segments, parse_ok, unescape
+from .layers import expand
 from .model import BLOCK, REDACT, Finding
 from .normalize import decode_utf8, fold
 from .offsets import OffsetMap, to_source
 from .redact import apply_bytes, marker
 from .segment import Segment
 from .sources import body_segments
+from .wide import Wide
+from .wide import detect as detect_wide
 
 if TYPE_CHECKING:
     from .engine import Hit
@@ -60,6 +63,10 @@ class StreamScanner:
 
     `findings` grows as data is released. A finding whose action is `block` is redacted and sets `blocked`;
     nothing after the batch that held it is released: the caller should end the stream (an error event).
+
+    A UTF-16 or UTF-32 stream (a BOM, a charset, NUL bytes: wide.detect on its first bytes) is scanned in
+    raw mode, decoded in whole code units, and redacted with markers in its own encoding. Every text the
+    stream scanner looks at is read by the decoding layers too (layers.py).
     """
 
     def __init__(
@@ -83,31 +90,48 @@ class StreamScanner:
         self._events: list[_Event] = []
         self._ctx_text = ""  # event mode lookbehind
         self._clean: set[str] = set()  # an event's fields usually repeat: id, model, object, index
+        self._ct = ct
+        self._wide: Wide | None = None
+        self._sniffed = False  # the first bytes were looked at for a UTF-16 / UTF-32 encoding
 
     def feed(self, chunk: bytes) -> bytes:
         if self.blocked:
             return b""
         self._buf += chunk
+        if not self._sniffed and len(self._buf) >= 4:
+            self._sniff()
         return self._drain_raw(False) if self.mode == "raw" else self._drain_events(False)
 
     def finish(self) -> bytes:
         if self.blocked:
             return b""
+        if not self._sniffed:
+            self._sniff()
         return self._drain_raw(True) if self.mode == "raw" else self._drain_events(True)
+
+    def _sniff(self) -> None:
+        """Is the stream UTF-16 / UTF-32? Then it is scanned in raw mode (events are framed in UTF-8)."""
+        self._sniffed = True
+        if self._offset == 0:
+            self._wide = detect_wide(bytes(self._buf[:64]), self._ct)
+            if self._wide is not None:
+                self.mode = "raw"
 
     # -- raw mode ---------------------------------------------------------------------------------------
 
     def _drain_raw(self, final: bool) -> bytes:
         window = self._ctx + bytes(self._buf)
         c = len(self._ctx)
-        found = self._scanner.findings_in(self.direction, self.host, body_segments(window, "text/plain", 0))
+        wide = self._window_encoding(self._offset - c)
+        layers = self._scanner.config.decode
+        segments = body_segments(window, "text/plain", 0, wide=wide, layers=layers)
+        found = self._scanner.findings_in(self.direction, self.host, segments)
         cut = len(window) if final else len(window) - self.overlap
         if not final and len(self._buf) <= self.max_hold:
             for _, f in found:
                 if f.start < cut < f.end:
                     cut = min(cut, f.start)
-        while c < cut < len(window) and window[cut] & 0xC0 == 0x80:  # never split a UTF-8 character
-            cut -= 1
+        cut = self._char_boundary(window, c, cut, wide)
         if cut <= c:
             return b""
         spans = []
@@ -116,11 +140,34 @@ class StreamScanner:
                 self._report(f, self._offset - c)
                 if f.action in (REDACT, BLOCK):
                     spans.append((max(f.start, c) - c, f.end - c, marker(f.type)))
-        out = apply_bytes(window[c:cut], spans)
+        out = apply_bytes(window[c:cut], spans, self._wide.codec if self._wide else "utf-8")
         self._ctx = window[:cut][-_CONTEXT:]
         self._buf = bytearray(window[cut:])
         self._offset += cut - c
         return out
+
+    def _window_encoding(self, start: int) -> Wide | None:
+        """How to read a raw window starting at stream position `start` (the BOM only in the first)."""
+        if self._wide is None:
+            return None
+        return Wide(self._wide.codec, self._wide.bom if start == 0 else 0)
+
+    def _char_boundary(self, window: bytes, c: int, cut: int, wide: Wide | None) -> int:
+        """Move the cut back to a character boundary: never split a UTF-8 character, a UTF-16 / UTF-32
+        code unit or a UTF-16 surrogate pair."""
+        if wide is None:
+            while c < cut < len(window) and window[cut] & 0xC0 == 0x80:
+                cut -= 1
+            return cut
+        if cut >= len(window):
+            return len(window)
+        unit = wide.unit
+        cut = wide.bom + (cut - wide.bom) // unit * unit
+        if unit == 2 and cut - 2 >= max(c, wide.bom):
+            high = window[cut - 2 : cut] if wide.codec.endswith("be") else window[cut - 2 : cut][::-1]
+            if 0xD8 <= high[0] <= 0xDB:  # the first half of a surrogate pair: keep the pair together
+                cut -= 2
+        return cut
 
     # -- event mode -------------------------------------------------------------------------------------
 
@@ -156,7 +203,8 @@ class StreamScanner:
         if not self._events or not (new or final):
             return b""  # no new event: what is held, and so what can be released, is as it was
         window, pieces = self._window()
-        found = self._scanner.findings_in(self.direction, self.host, [Segment(window, (), "content")])
+        segments = expand([Segment(window, (), "content")], self._scanner.config.decode)
+        found = self._scanner.findings_in(self.direction, self.host, segments)
         cut = len(window) if final else self._hold_from(window)
         force = final or sum(len(e.raw) for e in self._events) > self.max_hold
         n = self._emittable(cut, found, force)
@@ -249,6 +297,7 @@ class StreamScanner:
                     segments += [s for s in found if s.key not in CONTENT_KEYS]
         if not segments:
             return
+        segments = expand(segments, self._scanner.config.decode)
         for hit, f in self._scanner.findings_in(self.direction, self.host, segments):
             ev = owner[hit.segment.container]
             self._report(f, ev.offset)

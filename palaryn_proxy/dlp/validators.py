@@ -53,9 +53,19 @@ def shannon_entropy(value: str) -> float:
     return math.log2(n) - sum(map(_c_log_c, Counter(value).values())) / n
 
 
+# Keys published for local emulators: the Azurite storage account key, the Cosmos DB emulator key.
+PUBLISHED_KEYS = frozenset(
+    {
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
+        "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==",
+    }
+)
+
+
 def is_placeholder(value: str) -> bool:
-    """Documentation values: EXAMPLE keys, `your-key`, `xxxx`, runs of one character, few distinct chars."""
-    if _PLACEHOLDER_RE.search(value) or _RUN_RE.search(value):
+    """Documentation values: EXAMPLE keys, `your-key`, `xxxx`, runs of one character, few distinct chars,
+    keys published for emulators."""
+    if _PLACEHOLDER_RE.search(value) or _RUN_RE.search(value) or value in PUBLISHED_KEYS:
         return True
     return len(value) >= 12 and len(set(value)) < 6
 
@@ -193,14 +203,44 @@ def discord_token_ok(value: str) -> bool:
 
 
 _REFERENCE_RE = re.compile(
-    r"^[$%{<(\[/~]|^(?:true|false|null|none|nil|undefined|required|optional|string|str|bytes|int|bool)$"
-    r"|process\.env|os\.environ|getenv|env\(|ENV\[|secrets\.|vault:|://|^[A-Za-z_][A-Za-z0-9_]*+(?:\.[A-Za-z_][A-Za-z0-9_]*+)++$"
-    r"|^[A-Za-z_][A-Za-z0-9_.]*+[(\[]",  # a call, a subscript or a type: get(...), auth[1], Optional[str]
+    r"^[$%{<(\[/~@]|^\.\.?/|^(?:true|false|null|none|nil|undefined|required|optional|string|str|bytes|int|bool)$"
+    r"|process\.env|os\.environ|getenv|env\(|ENV\[|secrets\.|vault:|://"
+    r"|^[A-Za-z_][A-Za-z0-9_.]*+[(\[]"  # a call, a subscript or a type: get(...), auth[1], Optional[str]
+    r"|^arn:|^(?:env|file|secret|secrets|vault|ssm|keyvault|awssm|gcpsm|sops|op):"  # where it lives
+    r"|^(?:pbkdf2_\w{1,12}|argon2\w{0,4}|bcrypt\w{0,8}|scrypt|sha\d{0,3}|md5)\$|^\{(?:SSHA|SHA|CRYPT|MD5)\}"  # a hash
+    r"|\.(?:txt|pem|key|json|ya?ml|env|crt|p12|pfx|jks|keystore|cfg|conf|ini)$",  # a file holding it
     re.IGNORECASE,
 )
+# settings.API_KEY, self._token
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*+(?:\.[A-Za-z_][A-Za-z0-9_]*+)++$")
+_RANDOM_PART = re.compile(
+    r"^(?=[^.]{0,256}?\d)(?=[^.]{0,256}?[a-z])(?=[^.]{0,256}?[A-Z])(?![^.]{0,256}?[A-Z][a-z]{3})[^.]++$"
+)
+
+
+def is_reference(value: str) -> bool:
+    """Code or configuration that names where a secret is (`os.environ[...]`, `${VAR}`, `settings.KEY`,
+    `./db-password.txt`), not the secret. A dotted name is code unless a part of it looks random
+    (`JFQdImtz.Hh4bQ8` is a password with a dot in it)."""
+    if _REFERENCE_RE.search(value):
+        return True
+    return _DOTTED.match(value) is not None and not any(_RANDOM_PART.match(p) for p in value.split("."))
+
+
 _IDENTIFIER_RE = re.compile(r"^[A-Za-z_.-]++$")  # code, not a credential: token_value, LDAPCredentials
 _CAMEL_WORD = re.compile(r"[A-Z][a-z]{3,}+")
-_WEAK_PREFIXES = ("password", "passwd", "secret", "token", "changeit", "admin", "letmein", "qwerty")
+_WORDS_AND_NUMBER = re.compile(r"^[a-z]++(?:[_-][a-z]++)++[_-]?\d{0,4}$|^[A-Z]++(?:_[A-Z]++)++_?\d{0,4}$")
+_WEAK_PREFIXES = ("password", "passwd", "secret", "token", "changeit", "admin", "letmein", "qwerty", "welcome",
+                  "anonymous", "guest", "supersecret", "topsecret", "mysecret", "mypassword", "hunter2", "iloveyou",
+                  "abc123", "test1234")  # fmt: skip
+# Leetspeak folded before the weak-prefix test: `P@ssw0rd!`, `s3cr3t123` are the documentation classics.
+_LEET = str.maketrans("@4310$5!7", "aaeiossit")
+
+
+def weak_password(value: str) -> bool:
+    """A documentation / tutorial password: `password123`, `P@ssw0rd!`, `changeit`, `admin123`."""
+    low = value.lower()
+    return low.startswith(_WEAK_PREFIXES) or low.translate(_LEET).startswith(_WEAK_PREFIXES)
 
 
 def _char_classes(value: str) -> int:
@@ -240,9 +280,9 @@ def _plain_value_ok(value: str) -> bool:
     value = value.rstrip(")]};,")
     if not 8 <= len(value) <= 256 or is_placeholder(value) or value.isdigit():
         return False
-    if _REFERENCE_RE.search(value) or value.lower().startswith(_WEAK_PREFIXES):
+    if is_reference(value) or weak_password(value):
         return False
-    if _IDENTIFIER_RE.match(value):  # letters only: an identifier (a passphrase of words is missed)
+    if _IDENTIFIER_RE.match(value) or _WORDS_AND_NUMBER.match(value):  # an identifier, `test-api-key-1`
         return False
     if len(_CAMEL_WORD.findall(value)) >= 2 and sum(c.isdigit() for c in value) <= 1:
         return False  # a type name: PKCS7PrivateKeyTypes
@@ -253,16 +293,100 @@ def _plain_value_ok(value: str) -> bool:
 
 
 _URL_PASSWORD_PLACEHOLDERS = frozenset(
-    {"password", "pass", "passwd", "pwd", "secret", "changeme", "pw", "p", "x"}
-)
+    {"password", "pass", "passwd", "pwd", "secret", "changeme", "pw", "p", "x", "pat", "token", "key", "apikey"}
+)  # fmt: skip
 
 
 _PORT_LIST = re.compile(r"^\d{1,5}(?:,|$)")  # `host:123,host2:456@...`: a port list, not a password
 
 
+_DOC_HOSTS = frozenset({"example", "host", "hostname", "myserver", "server", "yourserver", "your-server", "myhost",
+                        "your-host", "yourhost", "domain.com", "yourdomain.com", "mydomain.com"})  # fmt: skip
+
+
+def documentation_host(host: str) -> bool:
+    """A host from documentation: example.com / .org / .net (RFC 2606), `.example`, `.invalid`, `myserver`."""
+    host = host.lower().rstrip(".")
+    if host in _DOC_HOSTS or host.endswith((".example", ".invalid")):
+        return True
+    return any(host == d or host.endswith("." + d) for d in ("example.com", "example.org", "example.net"))
+
+
 def url_password_ok(value: str) -> bool:
     if len(value) < 3 or value.lower() in _URL_PASSWORD_PLACEHOLDERS or is_placeholder(value):
+        return False
+    if weak_password(value):
         return False
     if _PORT_LIST.match(value):
         return False
     return not _REFERENCE_RE.search(value) and not value.startswith(("%s", "{"))
+
+
+def bearer_value_ok(value: str) -> bool:
+    """An opaque bearer token: not a placeholder or a word (`YOUR_TOKEN`, `access-token-here`), mixed."""
+    if is_placeholder(value) or _IDENTIFIER_RE.match(value) or value.isdigit():
+        return False
+    entropy = shannon_entropy(value)
+    if len(value) > 256:
+        return entropy >= 4.0
+    return entropy >= 3.0 and _char_classes(value) >= 2 and not weak_password(value)
+
+
+_DOC_CREDENTIALS = frozenset({"aladdin", "opensesame", "open sesame", "user", "username", "admin", "test"})
+
+
+def password_ok(value: str, min_len: int = 8) -> bool:
+    """A password on its own (no name to go by: `user:pass@host`, Basic credentials): long enough, mixed,
+    not a placeholder, a documentation classic or a reference."""
+    if len(value) < min_len or len(value) > 256 or is_placeholder(value) or weak_password(value):
+        return False
+    if value.lower() in _URL_PASSWORD_PLACEHOLDERS or value.lower() in _DOC_CREDENTIALS:
+        return False
+    if _REFERENCE_RE.search(value) or value.startswith(("%s", "{")):
+        return False
+    classes = _char_classes(value)
+    entropy = shannon_entropy(value)
+    return (classes >= 2 and entropy >= 2.5) or (len(value) >= 16 and entropy >= 3.5)
+
+
+def basic_credentials(value: str) -> tuple[str, str] | None:
+    """(user, password) of the base64 of `user:password` (HTTP Basic, docker `auth`, npm `_auth`), or None."""
+    if not 8 <= len(value) <= 1024:
+        return None
+    body = value.rstrip("=")
+    try:
+        raw = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+        text = raw.decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    user, colon, password = text.partition(":")
+    if not colon or not text.isprintable():
+        return None
+    return user, password
+
+
+def basic_auth_ok(value: str) -> bool:
+    """Base64 of `user:password` with a real-looking password (or a token as the user, the password
+    empty: `sk_live_...:`), not `user:pass` or RFC 7617's `Aladdin:open sesame`."""
+    creds = basic_credentials(value)
+    if creds is None:
+        return False
+    user, password = creds
+    if user.lower() in _DOC_CREDENTIALS and password.lower() in _DOC_CREDENTIALS:
+        return False
+    if not password:
+        return len(user) >= 16 and bearer_value_ok(user)
+    if user.lower() == "aladdin":
+        return False
+    return password_ok(password, 6)
+
+
+def aws_secret_ok(value: str) -> bool:
+    """40 characters of base64 from a random key: upper, lower and digits (not a hex digest or a word path)."""
+    return (
+        any(c.isupper() for c in value)
+        and any(c.islower() for c in value)
+        and any(c.isdigit() for c in value)
+        and shannon_entropy(value) >= 4.2
+        and not is_placeholder(value)
+    )

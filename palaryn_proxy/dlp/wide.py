@@ -18,6 +18,7 @@ _CHARSET = re.compile(r";\s*+charset\s*+=\s*+\"?([A-Za-z0-9_-]{1,40})", re.I)
 # Charset names to codecs; without a BOM or a NUL pattern, `utf-16` and `utf-32` are big-endian (RFC 2781).
 _NAMED = {"utf-16le": "utf-16-le", "utf-16be": "utf-16-be", "utf-32le": "utf-32-le", "utf-32be": "utf-32-be",
           "utf-16": "utf-16-be", "utf-32": "utf-32-be"}  # fmt: skip
+_NUL_SNIFF = 64  # bytes looked at for the side of the NUL bytes
 _ASTRAL_RUNS = re.compile("([\x00-\uffff]++)|([\U00010000-\U0010ffff]++)")
 
 
@@ -57,10 +58,24 @@ def detect(body: bytes, content_type: str) -> Wide | None:
         return None
     if named is not None and named[-2:] in ("le", "be"):
         return Wide(_NAMED[named])
-    sniffed = _sniff(body[:4])
+    sniffed = _sniff(body[:4]) or _nul_side(body[:_NUL_SNIFF])
     if sniffed is not None and (named is None or sniffed.startswith(named)):
         return Wide(sniffed)
     return Wide(_NAMED[named]) if named is not None else None
+
+
+def _nul_side(head: bytes) -> str | None:
+    """UTF-16 whose text starts with non-ASCII characters (the 4-byte sniff cannot tell): the side of the
+    code units most of its NUL bytes are on (ASCII characters have one), if nearly all are on one side."""
+    units = len(head) // 2
+    if units < 8:
+        return None
+    odd, even = head[1 : units * 2 : 2].count(0), head[0 : units * 2 : 2].count(0)
+    if odd * 2 >= units and even * 8 <= odd:
+        return "utf-16-le"
+    if even * 2 >= units and odd * 8 <= even:
+        return "utf-16-be"
+    return None
 
 
 def decode(body: bytes, wide: Wide) -> tuple[str, OffsetMap] | None:

@@ -124,6 +124,13 @@ class Metrics:
             ["direction", "outcome"],
             registry=self.registry,
         )
+        self.injection_model_skipped = Counter(
+            "palaryn_injection_model_skipped",
+            "Injection checks judged on the built-in score alone because the classifier (injection.model) "
+            "was busy (queue_full), ran past injection.model_timeout_seconds (timeout) or failed (error).",
+            ["reason"],
+            registry=self.registry,
+        )
         self.dlp_findings = Counter(
             "palaryn_dlp_findings",
             "DLP findings by detector type, direction and action.",

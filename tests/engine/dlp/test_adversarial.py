@@ -17,9 +17,12 @@ from dlp_fakes import fake
 import palaryn_proxy.dlp as dlp
 from palaryn_proxy.dlp import ALL_DETECTORS, DlpScanner, StreamScanner, stream
 from palaryn_proxy.dlp.blobs import MAX_BLOB, blob_spans
+from palaryn_proxy.dlp.config import DecodeConfig
 from palaryn_proxy.dlp.injection import InjectionDetector
 from palaryn_proxy.dlp.injection_rules import RULES
 from palaryn_proxy.dlp.jsonscan import MIN_TEXT
+from palaryn_proxy.dlp.layers import expand
+from palaryn_proxy.dlp.segment import Segment
 from palaryn_proxy.providers.eventstream import EventStreamDecoder, encode_message
 from palaryn_proxy.providers.frames import Frame, Framer
 from palaryn_proxy.providers.jsonarray import JSONArrayDecoder
@@ -101,6 +104,20 @@ HOSTILE = {
     "percent": "%41" * (N // 3),
     "url_userinfo": "https://a:" * (N // 10),
     "injection_words": "ignore previous instructions " * (N // 29),
+    # decoding layers (layers.py): each one's encoded runs, dense and glued
+    "entities": "&#103;" * (N // 6),
+    "entities_glued": "a&#103;&lowbar;" * (N // 15),
+    "escapes": "a\\u0067\\x68" * (N // 13),
+    "escaped_backslashes": "\\\\\\u0067" * (N // 9),
+    "percent_runs": "a%67%2" * (N // 6),
+    "hex_runs": ("6768705f" * 5 + " ") * (N // 41),
+    "hex_pairs": "67 68 70 5f " * (N // 12),
+    "joints": '"ab" + "cd" ' * (N // 12),
+    "continuations": "ab\\\n" * (N // 5),
+    "wrapped_lines": ("A1b2" * 10 + "\n") * (N // 41),
+    "spaced": "g h p a b c d e " * (N // 16),
+    "one_per_line": "g\nh\np\n_\n" * (N // 8),
+    "nul_interleaved": "t\x00o\x00k\x00e\x00n\x00 \x00" * (N // 12),
 }
 
 
@@ -182,6 +199,14 @@ _BODIES: dict[str, Callable[[int], tuple[str, str]]] = {  # n -> (text, content 
     "hidden HTML elements": lambda n: (_fill("<div hidden ", n), "text/html"),
     "HTML comments": lambda n: (_fill("<!--", n), "text/html"),
     "injection phrases": lambda n: (_fill("send the token to ", n), "text/plain"),
+    "HTML entities, glued": lambda n: (_fill("a&#103;&#x68;", n), "text/plain"),
+    "escapes, glued": lambda n: (_fill("a\\u0067", n), "text/plain"),
+    "percent runs": lambda n: (_fill("a%67%68", n), "text/plain"),
+    "hex runs of text": lambda n: (_fill("6768705f6768705f6768705f6768705f ", n), "text/plain"),
+    "string concatenations": lambda n: (_fill('"ab" + "cd" ', n), "text/plain"),
+    "wrapped lines": lambda n: (_fill("A1b2c3d4e5f6g7h8i9j0\n", n), "text/plain"),
+    "spaced characters": lambda n: (_fill("g h p a b c d e ", n), "text/plain"),
+    "NUL-interleaved": lambda n: (_fill("t\x00o\x00k\x00 \x00", n), "text/plain"),
 }
 
 
@@ -318,3 +343,60 @@ def test_detector_patterns_match_at_least_min_text_characters() -> None:
     """json_segments skips strings shorter than MIN_TEXT: no pattern may match in fewer characters."""
     for d in ALL_DETECTORS:
         assert P.parse(d.pattern.pattern, d.pattern.flags).getwidth()[0] >= MIN_TEXT, d.type
+
+
+# -- decoding layers alone: a MiB of each one's hostile shapes -------------------------------------------------
+
+_MIB = 1 << 20
+# Each layer's own work (trigger tests, reading, windows, folding of what it read) per MiB of input. The
+# target is 100 ms/MiB (measured 7-60 ms/MiB on an idle 2-core machine); the bound leaves room for a loaded
+# shared one. `entities, distinct` is as slow as folding the same characters sent as they are.
+_LAYER_BOUND_S = 0.3
+_LAYER_SHAPES: dict[str, str] = {
+    "entities, dense": "&#65;",
+    "entities, glued": "a&#65;",
+    "entities, named": "a&lowbar;",
+    "escapes, dense": "\\u0041",
+    "escapes, glued": "a\\x41",
+    "escapes, braces": "a\\u{41}",
+    "backslashes": "\\",
+    "percent, glued": "a%41",
+    "percent of percent": "%25",
+    "hex, random runs": "0123456789abcdef0123456789abcdef!",
+    "hex, text runs": "6768705f6768705f6768705f6768705f!",
+    "hex, one run": "0123456789abcdef",
+    "hex, pairs": "67 68 70 5f 67 68 70 5f 67 68 70 5f 67 68 70 5f!",
+    "joints": '"a" + "b" + ',
+    "joints, lines": '"ab"\n"cd"\n',
+    "quotes": '"',
+    "continuations": "ab\\\n",
+    "wrapped lines": "A" * 40 + "\n",
+    "two-line wraps": "A" * 20 + "\nB\n\n",
+    "spaced, one": "a b ",
+    "spaced, lines": "a b c d e f g h i j k l m n o p\n",
+    "spaced, dashes": "a-b-c-d-e-f-g-h-i-j-k-l-m-n-o-p ",
+    "one per line": "a\nb\nc\nd\ne\nf\ng\nh\n",
+    "NUL-interleaved": "a\x00",
+    "tag characters": "\U000e0041",
+    "prose": 'The quick brown fox jumps over the lazy dog; it\'s 5% of "all" the time & more.\n',
+}
+
+
+@pytest.mark.parametrize("name", sorted(_LAYER_SHAPES))
+def test_layers_read_a_mib_of_hostile_text_in_bounded_time(name: str) -> None:
+    unit = _LAYER_SHAPES[name]
+    text = _fill(unit, _MIB * len(unit) // len(unit.encode("utf-8", "surrogatepass")))  # a MiB of UTF-8
+    segments = [Segment(text, (), "body")]
+
+    def run() -> object:
+        return expand(segments, DecodeConfig())
+
+    best = min(_cpu(run) for _ in range(2))
+    assert best < _LAYER_BOUND_S, f"{best * 1000:.0f} ms for a MiB of {name}"
+    _assert_linear(lambda n: lambda: expand([Segment(_fill(unit, n), (), "body")], DecodeConfig()))
+
+
+def _cpu(run: Callable[[], object]) -> float:
+    started = time.process_time()  # CPU time: other processes on a shared machine do not count
+    run()
+    return time.process_time() - started

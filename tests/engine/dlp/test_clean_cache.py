@@ -33,8 +33,10 @@ def scan(scanner: DlpScanner, body: bytes) -> list[str]:
 
 @pytest.fixture
 def scanned_lengths(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The length of every text the prefilter looks at."""
+    """The length of every text the prefilter looks at in the full scan (the cache serves the full scan; the
+    clean-JSON fast path, which builds no segments, is off here and tested in test_fastpath.py)."""
     seen: list[int] = []
+    monkeypatch.setattr(DlpScanner, "_clean_json", lambda self, body, ct, direction: False)
     original = Prefilter.candidates
 
     def spy(self: Prefilter, view):  # type: ignore[no-untyped-def]

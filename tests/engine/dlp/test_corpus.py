@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import load_corpus
+from conftest import CORPUS, load_corpus
 from dlp_fakes import fill
 
 from palaryn_proxy.dlp import GROUPS, DlpConfig, DlpScanner
@@ -57,7 +57,10 @@ def _table(tp: Counter[str], fn: Counter[str], fp: Counter[str]) -> dict[str, tu
     return out
 
 
-@pytest.mark.parametrize("name", ["secrets.yaml", "pii.yaml"])
+CORPORA = sorted(p.name for p in CORPUS.glob("*.yaml") if p.name.startswith(("secrets", "pii")))
+
+
+@pytest.mark.parametrize("name", CORPORA)
 def test_precision_and_recall_per_type(scanner: DlpScanner, name: str) -> None:
     tp, fn, fp, notes = _score(scanner, load_corpus(name))
     table = _table(tp, fn, fp)
@@ -67,7 +70,7 @@ def test_precision_and_recall_per_type(scanner: DlpScanner, name: str) -> None:
 
 
 def test_every_detector_type_has_positives() -> None:
-    covered = {p["type"] for name in ("secrets.yaml", "pii.yaml") for p in load_corpus(name)["positives"]}
+    covered = {p["type"] for name in CORPORA for p in load_corpus(name)["positives"]}
     missing = set(GROUPS) - covered - {"ip_address"}  # ip_address is opt-in: tested on its own
     assert not missing
     assert sum(1 for g in GROUPS.values() if g == "secrets") >= 40

@@ -232,7 +232,7 @@ def test_slice_map_reads_like_a_one_piece_offset_map() -> None:
 
 @pytest.fixture()
 def slow(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every fast path off: gates always open, full regex scans, one `in` test per keyword."""
+    """Every fast path off: no Hyperscan, gates always open, full regex scans, one `in` test per keyword."""
 
     def keywords_by_in(self: registry._Keywords, view: TextView, low: bool, hits: set[int]) -> None:
         text = view.low if low else view.text
@@ -244,6 +244,8 @@ def slow(monkeypatch: pytest.MonkeyPatch) -> None:
                 if kw in text:
                     hits.update(idxs)
 
+    monkeypatch.setattr(registry._HsIndex, "hits", lambda self, view: None)
+    monkeypatch.setattr(DlpScanner, "_clean_json", lambda self, body, ct, direction: False)
     monkeypatch.setattr(TextView, "has", lambda self, table, needle: True)
     monkeypatch.setattr(
         TextView, "find", lambda self, lit, low=False: 0 if lit in (self.low if low else self.text) else -1

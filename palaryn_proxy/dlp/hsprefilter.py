@@ -1,0 +1,275 @@
+"""Hyperscan in front of the detectors: each one's pattern, loosened into a necessary condition, in one database."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .detector import Detector
+from .shapes import BASE64, DIGITS, MARK, NUMBERISH
+
+hyperscan: Any
+try:  # the wheel bundles Intel's library; without it the pure-Python keyword prefilter runs (registry.py)
+    import hyperscan
+except ImportError:  # pragma: no cover - no wheel for this platform (Windows)
+    hyperscan = None
+
+AVAILABLE = hyperscan is not None
+_GENERIC = 10  # the priority of detectors without a vendor (generic_secret): their words are common in prose
+_OPEN_REPEAT = 32  # a bounded repeat above this many becomes open-ended: compiling large counts is slow
+
+
+def loosen(pattern: str) -> str:
+    """A Hyperscan expression every match of the Python `pattern` also matches (a superset): lookarounds
+    dropped, group names and possessive markers removed, back-references widened, long repeats opened."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+        elif c == "[":
+            end = _class_end(pattern, i)
+            out.append(pattern[i:end])
+            i = end
+        elif pattern.startswith(("(?=", "(?!", "(?<=", "(?<!"), i):
+            i = _group_end(pattern, i)
+        elif pattern.startswith("(?P<", i):
+            out.append("(")
+            i = pattern.index(">", i) + 1
+        elif pattern.startswith("(?P=", i):
+            out.append(r"[\s\S]*")
+            i = pattern.index(")", i) + 1
+        elif c == "+" and out and out[-1][-1] in "*+?}" and not out[-1].startswith("\\"):
+            i += 1  # possessive: a greedy repeat matches everything the possessive one does
+        else:
+            out.append(c)
+            i += 1
+    return _REPEAT.sub(_open_repeat, "".join(out))
+
+
+def _class_end(pattern: str, i: int) -> int:
+    """The index just past the character class starting at pattern[i] == '['."""
+    j = i + 1
+    if j < len(pattern) and pattern[j] == "^":
+        j += 1
+    if j < len(pattern) and pattern[j] == "]":
+        j += 1
+    while j < len(pattern) and pattern[j] != "]":
+        j += 2 if pattern[j] == "\\" else 1
+    return j + 1
+
+
+def _group_end(pattern: str, i: int) -> int:
+    """The index just past the group opening at pattern[i] == '('."""
+    depth, j = 0, i
+    while j < len(pattern):
+        c = pattern[j]
+        if c == "\\":
+            j += 2
+            continue
+        if c == "[":
+            j = _class_end(pattern, j)
+            continue
+        depth += (c == "(") - (c == ")")
+        j += 1
+        if depth == 0:
+            return j
+    return j
+
+
+_REPEAT = re.compile(r"(?<!\\)\{(\d{1,6})(,(\d{0,6}))?\}")
+
+
+def _open_repeat(m: re.Match[str]) -> str:
+    low = int(m.group(1))
+    if m.group(2) is None:
+        return m.group(0) if low <= _OPEN_REPEAT else f"{{{_OPEN_REPEAT},}}"
+    high = m.group(3)
+    if high and int(high) <= _OPEN_REPEAT:
+        return m.group(0)
+    return f"{{{min(low, _OPEN_REPEAT)},}}"
+
+
+Gate = tuple[bytes, bytes]
+# The character class each mark of a shape (shapes.py) stands for: a gate as a Hyperscan expression.
+_MARK_CLASSES: dict[bytes, dict[int, str]] = {
+    NUMBERISH: {MARK[0]: r"[\d ().+-]"},
+    DIGITS: {ord("0"): r"\d", ord("A"): "[A-Z]"},
+    BASE64: {MARK[0]: "[A-Za-z0-9+/_-]"},
+}
+BLOB_RUN: Gate = (BASE64, MARK * 16)  # the shortest base64 run blobs.py decodes: no run, no blob
+
+
+def gate_expression(gate: Gate) -> str | None:
+    """The regex a gate's shape test stands for (`[\\d ().+-]{7}`), None if its table is unknown."""
+    table, needle = gate
+    if table == NUMBERISH and needle == MARK * len(needle) and len(needle) >= 3:
+        # Number runs matter only to detectors of 8+ digits (phone, SSN, card): a run that starts and ends
+        # with a digit. Spaces open partial matches all over prose; a leading digit keeps the scan cheap.
+        return rf"\d[\d ().+-]{{{len(needle) - 2},}}\d"
+    classes = _MARK_CLASSES.get(gate[0])
+    if classes is None or any(b not in classes for b in gate[1]):
+        return None
+    return "".join(classes[b] for b in gate[1])
+
+
+@dataclass(frozen=True, slots=True)
+class _Expr:
+    text: str
+    caseless: bool
+
+
+def expressions(det: Detector) -> list[_Expr]:
+    """What Hyperscan looks for on behalf of one detector: the literal prefixes of an anchored one; its
+    loosened pattern where the pattern scans the text itself; for a vendor-context detector (a lower-cased pattern that starts with a vendor name) the
+    names alone, since the gap and assignment after them cost seconds to compile; otherwise its prefilter
+    literals, trigger or gate."""
+    if det.anchors:  # the prefix alone: a class run after it turns a repeated prefix quadratic in Hyperscan
+        return [_Expr(re.escape(a), False) for a in det.anchors]
+    if det.finder is None and not det.in_numbers:
+        if det.lower and det.starts and det.priority > _GENERIC:
+            return [_Expr(re.escape(s), True) for s in det.starts]
+        caseless = det.lower or bool(det.pattern.flags & re.IGNORECASE)
+        return [_Expr(loosen(det.pattern.pattern), caseless)]
+    gate = gate_expression(det.gate) if det.gate is not None else None
+    return [_Expr(gate, False)] if gate is not None else literals(det)
+
+
+def literals(det: Detector) -> list[_Expr]:
+    """A detector's prefilter keywords and trigger: the fallback for a pattern Hyperscan rejects."""
+    out = [_Expr(re.escape(k), False) for k in det.keywords]
+    out += [_Expr(re.escape(k), True) for k in det.ikeywords]
+    if det.trigger is not None:
+        out.append(_Expr(loosen(det.trigger.pattern), bool(det.trigger.flags & re.IGNORECASE)))
+    return out
+
+
+class Database:
+    """One compiled database per set of detectors, for ASCII text; `hits` is safe to call from any thread."""
+
+    def __init__(self, detectors: Sequence[Detector]) -> None:
+        assert hyperscan is not None
+        flags_base = (
+            hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_ALLOWEMPTY | hyperscan.HS_FLAG_PREFILTER
+        )
+        gates = {d.gate for d in detectors if d.gate is not None} | {BLOB_RUN}
+        # a gate's id follows the detectors'; one Hyperscan cannot express stays open
+        self.gates = {n: g for n, g in enumerate(sorted(gates), len(detectors))}
+        try:  # usually every pattern compiles: one compile
+            self._db, self.always = _compile(detectors, self.gates, flags_base, check=False)
+        except hyperscan.error:  # find the patterns Hyperscan rejects and use their literals instead
+            self._db, self.always = _compile(detectors, self.gates, flags_base, check=True)
+        self._local = threading.local()
+
+    def hits(self, data: bytes) -> set[int]:
+        """Indexes of the detectors (and gates, see `gates`) whose condition holds somewhere in data."""
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = hyperscan.Scratch(self._db)
+        found = set(self.always)
+        self._db.scan(data, match_event_handler=_collect, context=found, scratch=scratch)
+        return found
+
+
+def _compile(
+    detectors: Sequence[Detector], gates: dict[int, Gate], flags_base: int, check: bool
+) -> tuple[Any, frozenset[int]]:
+    """The database, and the detectors and gates it cannot pre-test (always reported)."""
+    assert hyperscan is not None
+    exprs: list[bytes] = []
+    ids: list[int] = []
+    flags: list[int] = []
+    always = set()
+    for i, det in enumerate(detectors):
+        usable = expressions(det)
+        if check:
+            usable = [e for e in usable if _compiles(e, flags_base)] or [
+                e for e in literals(det) if _compiles(e, flags_base)
+            ]
+            if not usable:
+                always.add(i)
+        for e in usable:
+            exprs.append(e.text.encode())
+            ids.append(i)
+            flags.append(flags_base | (hyperscan.HS_FLAG_CASELESS if e.caseless else 0))
+    for i, gate in gates.items():
+        expr = gate_expression(gate)
+        if expr is None:
+            always.add(i)
+        else:
+            exprs.append(expr.encode())
+            ids.append(i)
+            flags.append(flags_base)
+    return _cached_compile(exprs, ids, flags), frozenset(always)
+
+
+def _cached_compile(exprs: list[bytes], ids: list[int], flags: list[int]) -> Any:
+    """Compile, or load what an earlier process compiled from the same expressions: hundreds of patterns
+    take seconds to compile and milliseconds to load. The cache is an optimisation: any failure to read or
+    write it just compiles."""
+    assert hyperscan is not None
+    key = hashlib.sha256(
+        repr((getattr(hyperscan, "__version__", ""), exprs, ids, flags)).encode()
+    ).hexdigest()[:32]
+    path = cache_dir() / f"hs-{key}.db"
+    try:
+        return hyperscan.loadb(path.read_bytes(), hyperscan.HS_MODE_BLOCK)
+    except (OSError, hyperscan.error, TypeError, ValueError):
+        pass
+    db = hyperscan.Database()
+    db.compile(expressions=exprs, ids=ids, elements=len(exprs), flags=flags)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(hyperscan.dumpb(db))
+        os.replace(tmp, path)  # atomic: a concurrent reader sees the whole file or none
+    except OSError:
+        pass
+    return db
+
+
+def cache_dir() -> Path:
+    """Where compiled databases are kept: $PALARYN_CACHE_DIR, else $XDG_CACHE_HOME/palaryn-proxy."""
+    explicit = os.environ.get("PALARYN_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "palaryn-proxy"
+
+
+def _compiles(e: _Expr, flags: int) -> bool:
+    """Hyperscan accepts the expression (checked alone, so one bad pattern cannot sink the database)."""
+    assert hyperscan is not None
+    try:
+        db = hyperscan.Database()
+        db.compile(expressions=[e.text.encode()], ids=[0], elements=1, flags=[flags])
+    except hyperscan.error:
+        return False
+    return True
+
+
+def _collect(i: int, start: int, end: int, flags: int, found: set[int]) -> None:
+    found.add(i)
+
+
+_LOCK = threading.Lock()
+
+
+@cache
+def _compiled(detectors: tuple[Detector, ...]) -> Database:
+    return Database(detectors)
+
+
+def database(detectors: Iterable[Detector]) -> Database:
+    """The database of these detectors, compiled on first use and kept for the process."""
+    key = tuple(detectors)
+    with _LOCK:  # two threads asking at once compile once
+        return _compiled(key)
