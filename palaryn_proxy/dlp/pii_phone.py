@@ -195,7 +195,30 @@ def _in_context(text: str) -> Iterator[Span]:
     low = text.lower()
     if len(low) != len(text):
         low = text
-    for m in _WORD_RE.finditer(low):
+    for ws, we in _before_numbers(text):
+        yield from _words_then_number(text, low, ws, we)
+
+
+# A phone word's number starts within this many characters of it (the longest `_GAP`: ten tags of 44).
+_REACH = 480
+_NUMBER_AHEAD = re.compile(r"\d[\d ().\-/]{5,20}\d")
+
+
+def _before_numbers(text: str) -> list[tuple[int, int]]:
+    """Merged windows ending where a number of 7+ characters starts: the only places a phone word can
+    stand (words are common in prose, numbers much less so: the word search runs in these windows only)."""
+    out: list[tuple[int, int]] = []
+    for m in _NUMBER_AHEAD.finditer(text):
+        s, e = max(0, m.start() - _REACH), m.start() + 1
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+def _words_then_number(text: str, low: str, ws: int, we: int) -> Iterator[Span]:
+    for m in _WORD_RE.finditer(low, ws, we):
         e = m.end()
         if not whole_word(text, m.start(), e):
             continue  # `hotel`, `recall`, `telemetry`, `callback`
