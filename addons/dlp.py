@@ -194,7 +194,8 @@ class DlpStage:
     def _record(self, state: FlowState, result: ScanResult) -> None:
         self._record_findings(state, result.audit())
         for reason in result.reasons():
-            state.note(reason, Decision.REDACT if result.action == "redact" else None)
+            if reason != result.block_reason:  # the refusal that follows records that one
+                state.note(reason, Decision.REDACT if result.action == "redact" else None)
 
     def _record_findings(self, state: FlowState, findings: list[dict[str, str]]) -> None:
         for finding in findings:

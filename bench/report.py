@@ -161,6 +161,20 @@ def micro_table(rows: list[list[str]]) -> str:
     return table(["micro-benchmark", "result", "notes"], rows)
 
 
+def events_table(res: dict[str, Any]) -> str:
+    """(c) as configured (event store on) against (c) with `events.enabled: false`, interleaved."""
+    rows = []
+    for conc in (1, 8, 32):
+        runs = res.get(f"events-chat{conc}", {})
+        if not runs:
+            continue
+        on, off = (_hey_stats(runs.get(k, [])) for k in ("c", "c_noev"))
+        rows.append([f"chat, {conc} client{'s' if conc > 1 else ''}", _hey_cell(runs.get("c")),
+                     _hey_cell(runs.get("c_noev")), f"{on[0] / off[0] - 1:+.1%} req/s · p50 {on[1] - off[1]:+.2f} ms"
+                     if off[0] else "n/a"])  # fmt: skip
+    return table(["scenario", "(c) events on", "(c) events off", "on vs off"], rows)
+
+
 def ab_table(res: dict[str, Any], label: str) -> str:
     """(b), (c) and a patched (c′) under keep-alive chat, with (c′)/(c) and (c′)/(b)."""
     rows = []

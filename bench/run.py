@@ -50,7 +50,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument(
         "--skip",
         default="",
-        help="comma-separated parts to skip: chat,upload,sse,ramp,rss,micro,adversarial,crash",
+        help="comma-separated parts to skip: chat,upload,sse,ramp,rss,events,micro,adversarial,crash",
     )
     return ap.parse_args()
 
@@ -74,6 +74,10 @@ def setup(procs: servers.Processes, workdir: Path, args: argparse.Namespace) -> 
     }
     if args.ab:
         found["c2"] = targets.start_palaryn(procs, workdir, config, args.ab.resolve())
+    if "events" not in args.skip.split(","):
+        no_events = {**config, "events": {"enabled": False}}
+        found["c_noev"] = targets.start_palaryn(procs, workdir, no_events, key="c_noev",
+                                                label="(c) with events.enabled: false")  # fmt: skip
     chat_body, upload_body = workdir / "chat.json", workdir / "upload.json"
     chat_body.write_bytes(payloads.chat_request())
     upload_body.write_bytes(payloads.upload_document())
@@ -171,6 +175,9 @@ def run_all(
         bench.results["rss_b"] = (bench.served.get("b", 0), targets.rss_mib(b.pid))
         marks = (10_000, 20_000) if args.quick else (50_000, 100_000)
         scenarios.rss(bench, "c", marks, args.rss_cap)
+    if "events" not in skip:
+        scenarios.chat(bench, ["c", "c_noev"], scenario="events-chat")
+        out["events"] = run_script("eventsbench.py", ["--start-postgres", *(["--records", "100000"] if args.quick else [])])
     if "micro" not in skip:
         out["micro"] = run_micro(procs, workdir, args.quick)
     if "adversarial" not in skip:
@@ -242,6 +249,10 @@ def write_report(
     ]
     if ramps:
         parts += ["", "## Open SSE streams: probe first-chunk median per level", "", report.ramp_table(ramps)]
+    if bench.results.get("events-chat8"):
+        parts += ["", "## Event store: (c) with and without it, interleaved", "", report.events_table(bench.results)]
+    if out.get("events"):
+        parts += ["", "## Event store queries (bench/eventsbench.py)", "", out["events"]]
     if out.get("adversarial"):
         parts += [
             "",

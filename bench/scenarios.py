@@ -54,14 +54,16 @@ def measured_hey(b: Bench, t: Target, url: str, body: Path, conc: int, **kw: Any
     return result, cpu
 
 
-def chat(b: Bench, keys: list[str], concurrency: tuple[int, ...] = (1, 8, 32)) -> None:
+def chat(
+    b: Bench, keys: list[str], concurrency: tuple[int, ...] = (1, 8, 32), scenario: str = "chat"
+) -> None:
     """Keep-alive 4 KB chat POSTs; repetitions interleaved across targets, target order rotated."""
     for rep in range(b.reps):
         order = keys[rep % len(keys) :] + keys[: rep % len(keys)]
         for conc in concurrency:
             for key in order:
                 res, cpu = measured_hey(b, b.targets[key], b.chat_url, b.chat_body, conc, seconds=b.seconds)
-                b.add(f"chat{conc}", key, (res, cpu))
+                b.add(f"{scenario}{conc}", key, (res, cpu))
                 log(f"chat c={conc:<2} rep {rep + 1} {key:<3} {res.rps:8.1f} req/s p50 {res.p50_ms:.1f} ms "
                     f"p99 {res.p99_ms:.1f} ms cpu {cpu:.0%}")  # fmt: skip
 

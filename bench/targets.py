@@ -163,11 +163,17 @@ def write_palaryn_config(workdir: Path, config: dict[str, Any]) -> Path:
 
 
 def start_palaryn(
-    procs: Processes, workdir: Path, config: dict[str, Any], tree: Path | None = None
+    procs: Processes,
+    workdir: Path,
+    config: dict[str, Any],
+    tree: Path | None = None,
+    key: str | None = None,
+    label: str | None = None,
 ) -> Target:
     """(c): `palaryn-proxy run` with the bench config on the proxy core; with `tree`, (c′): the same
-    config run from a patched copy of the package (a folder holding palaryn_proxy/, addons inside it)."""
-    key = "c" if tree is None else "c2"
+    config run from a patched copy of the package (a folder holding palaryn_proxy/, addons inside it);
+    `key` and `label` name another variant (another config)."""
+    key = key or ("c" if tree is None else "c2")
     home = workdir / key
     home.mkdir(exist_ok=True)
     config = {**config, "listen": f"127.0.0.1:{free_port()}", "metrics_listen": f"127.0.0.1:{free_port()}",
@@ -179,7 +185,7 @@ def start_palaryn(
     proc = procs.start(key, argv, PROXY_CPU, home / "palaryn.log", cwd=home, env=env)
     port = int(config["listen"].rsplit(":", 1)[1])
     wait_port(port, proc, "palaryn-proxy")
-    label = "(c) palaryn-proxy" if tree is None else f"(c′) palaryn-proxy from {tree}"
+    label = label or ("(c) palaryn-proxy" if tree is None else f"(c′) palaryn-proxy from {tree}")
     return Target(key, label, f"http://{ACTOR}:{TOKEN}@127.0.0.1:{port}", proc, (ACTOR, TOKEN))
 
 

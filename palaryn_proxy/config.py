@@ -111,6 +111,20 @@ KEYS: tuple[Key, ...] = (
         env=True,
     ),
     Key(
+        "admin_listen",
+        (str, type(None)),
+        None,
+        "HOST:PORT of the admin API and console; null: the metrics listener's address; 'off' disables.",
+        env=True,
+    ),
+    Key("admin", dict, {}, "Console access: {tokens: [{token: 'sha256:...', role: viewer|approver}]}."),
+    Key(
+        "events",
+        dict,
+        {},
+        "The console's event store: {url: sqlite:///PATH | postgresql://..., retention_days: 30}.",
+    ),
+    Key(
         "metrics_actor_labels", bool, False, "Add actor/workspace labels to metrics (unbounded cardinality)."
     ),
     Key("log_level", str, "warning", "Proxy log level: debug, info, warning, error.", env=True),
@@ -331,17 +345,21 @@ def _env_value(key: Key, raw: str) -> Any:
     return raw
 
 
+def _validate_listeners(values: dict[str, Any], where: Callable[[str], str]) -> None:
+    """`listen` is HOST:PORT; `metrics_listen` and `admin_listen` are HOST:PORT or off."""
+    for name in ("listen", "metrics_listen", "admin_listen"):
+        value = values[name]
+        if name != "listen" and value in (None, "off", ""):
+            continue
+        try:
+            _hostport(value)
+        except ValueError as exc:
+            also = "" if name == "listen" else ", or 'off'"
+            raise ConfigError(f"{where(name)}: `{name}`: {exc}{also}") from None
+
+
 def _validate_values(values: dict[str, Any], where: Callable[[str], str]) -> None:
-    for name in ("listen",):
-        try:
-            _hostport(values[name])
-        except ValueError as exc:
-            raise ConfigError(f"{where(name)}: `{name}`: {exc}") from None
-    if values["metrics_listen"] not in ("off", ""):
-        try:
-            _hostport(values["metrics_listen"])
-        except ValueError as exc:
-            raise ConfigError(f"{where('metrics_listen')}: `metrics_listen`: {exc}, or 'off'") from None
+    _validate_listeners(values, where)
     for name, allowed in CHOICES.items():
         if name in values and str(values[name]).lower() not in allowed:
             raise ConfigError(f"{where(name)}: `{name}` must be one of {', '.join(allowed)}")

@@ -10,6 +10,7 @@ from palaryn_proxy.anomaly import store as anomaly_store
 from palaryn_proxy.audit import Ack, AuditWriter, build_record
 from palaryn_proxy.budget import BudgetEngine
 from palaryn_proxy.config import AuditDurability, Config
+from palaryn_proxy.console.live import LiveHub
 from palaryn_proxy.hostmatch import HostMatcher
 from palaryn_proxy.identity import IdentityResolver
 from palaryn_proxy.ratelimit import RateLimiter
@@ -34,6 +35,8 @@ class Runtime:
     budgets: BudgetEngine | None = None
     rate_limits: RateLimiter | None = None
     registry: Any = None  # the provider registry, set by the pipeline
+    events: Any = None  # the console's EventSink (palaryn_proxy.events), when events.enabled
+    live: LiveHub = field(default_factory=LiveHub)  # finished flows for the console's live views
     stages: dict[str, Any] = field(default_factory=dict)  # stage objects that other stages or shutdown need
 
     @classmethod
@@ -59,7 +62,7 @@ class Runtime:
                 options.fsync,
                 acknowledged=options.durability is AuditDurability.ACKNOWLEDGED,
             )
-        return cls(
+        runtime = cls(
             config=config,
             identity=IdentityResolver(config.identity),
             metrics=Metrics(actor_labels=config.metrics_actor_labels),
@@ -74,6 +77,9 @@ class Runtime:
             if storage is not None and rate_config.rules
             else None,
         )
+        if open_audit and config.sections.events.enabled:
+            runtime.events = open_events(config, runtime.metrics)
+        return runtime
 
     def finish(self, state: FlowState, duration_s: float) -> Ack | None:
         """Write the flow's one audit record and count it; called exactly once per flow. With
@@ -86,15 +92,23 @@ class Runtime:
             else:
                 self.audit.write(record)
             self.metrics.audit_records.inc()
+        if self.events is not None:
+            self.events.submit(record)
+        self.live.publish(record)
         self.metrics.observe_flow(
             state.kind.value, state.decision.value, duration_s, state.identity.actor, state.identity.workspace
         )
         return ack
 
     def close(self) -> None:
-        """Flush and close the audit log (synchronous: safe from any shutdown path)."""
-        if self.audit is not None:
-            self.audit.close()
+        """Flush and close the audit log and the event store (synchronous: safe from any shutdown path)."""
+        self.live.close()
+        try:
+            if self.events is not None:
+                self.events.close()
+        finally:
+            if self.audit is not None:
+                self.audit.close()
 
     async def aclose(self) -> None:
         """Close storage, then the audit log."""
@@ -103,3 +117,24 @@ class Runtime:
                 await self.storage.close()
         finally:
             self.close()
+
+
+def open_events(config: Config, metrics: Metrics) -> Any:
+    """The event store's writer; a store that cannot be opened stops the start with its message."""
+    from palaryn_proxy.events import EventSink, open_event_store
+
+    events = config.sections.events
+
+    def on_error(exc: Exception) -> None:
+        metrics.events_errors.inc()
+        log.warning("event store: %s", exc)
+
+    sink = EventSink(
+        open_event_store(events.url),
+        retention_days=events.retention_days,
+        on_drop=metrics.events_dropped.inc,
+        on_written=metrics.events_written.inc,
+        on_error=on_error,
+    )
+    sink.start()
+    return sink

@@ -10,13 +10,16 @@ from typing import Any
 
 from palaryn_proxy.anomaly import AnomalyConfig
 from palaryn_proxy.budget import BudgetConfig, parse_budget_config
+from palaryn_proxy.console.config import AdminConfig, parse_admin_config
 from palaryn_proxy.dlp import DlpConfig
+from palaryn_proxy.events.config import EventsConfig, parse_events_config
 from palaryn_proxy.policy import PolicyEngine
 from palaryn_proxy.pricing import PriceBook
 from palaryn_proxy.providers.registry import ProviderRegistry
 from palaryn_proxy.ratelimit import RateLimitConfig, parse_rate_limit_config
 from palaryn_proxy.ssrf import SsrfConfig
 from palaryn_proxy.storage import StorageConfig, parse_storage_config
+from palaryn_proxy.storage.factory import DEFAULT_URL, sqlite_path
 from palaryn_proxy.usage import pricing_overrides
 
 
@@ -31,6 +34,8 @@ class Sections:
     ssrf: SsrfConfig
     dlp: DlpConfig  # dlp and injection
     anomaly: AnomalyConfig
+    admin: AdminConfig
+    events: EventsConfig
 
 
 def adapter_hosts(providers: Mapping[str, Any]) -> list[str]:
@@ -38,6 +43,17 @@ def adapter_hosts(providers: Mapping[str, Any]) -> list[str]:
     return [
         h for entry in (providers or {}).values() if isinstance(entry, dict) for h in entry.get("hosts") or []
     ]
+
+
+def default_events_url(values: Mapping[str, Any]) -> str:
+    """`events.db` beside the SQLite budget store, else beside the audit log."""
+    storage = values.get("storage") or {}
+    url = storage.get("url", DEFAULT_URL) if isinstance(storage, Mapping) else ""
+    if isinstance(url, str) and url.startswith("sqlite://"):
+        beside = Path(sqlite_path(url)).expanduser().parent
+    else:
+        beside = Path(str(values.get("audit_log") or "./audit.jsonl")).expanduser().parent
+    return f"sqlite://{(beside / 'events.db').resolve()}"  # an absolute path: sqlite:///...
 
 
 def parse(values: Mapping[str, Any], base_dir: Path | None) -> Sections:
@@ -52,4 +68,6 @@ def parse(values: Mapping[str, Any], base_dir: Path | None) -> Sections:
         ssrf=SsrfConfig.from_mapping(values["ssrf"], extra_allow_hosts=adapter_hosts(values["providers"])),
         dlp=DlpConfig.from_mapping(values["dlp"], values["injection"]),
         anomaly=AnomalyConfig.from_mapping(values["anomaly"]),
+        admin=parse_admin_config(values),
+        events=parse_events_config(values, default_events_url(values)),
     )

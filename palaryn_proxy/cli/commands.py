@@ -1,6 +1,7 @@
 """The `palaryn-proxy` group and its own commands: run, env, exec, ca, config, hash-token, audit, budget, usage.
 
-anomalies.py, policy.py and doctor.py register the rest (anomalies; policy and approvals; doctor).
+anomalies.py, events.py, policy.py and doctor.py register the rest (anomalies; events; policy and approvals;
+doctor).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import click
 from palaryn_proxy import __version__
 from palaryn_proxy.audit import chain_files, read_records, verify
 from palaryn_proxy.cli import anomalies as cli_anomalies
+from palaryn_proxy.cli import events as cli_events
 from palaryn_proxy.cli import policy as cli_policy
 from palaryn_proxy.cli.report import GROUPS, aggregate, parse_since, render_table
 from palaryn_proxy.config import Config, load_config
@@ -334,6 +336,7 @@ def usage_cmd(since: str, by: str, as_json: bool, **kwargs: Any) -> None:
 
 cli_policy.register(main, _load, proxy_options)
 cli_anomalies.register(main, _load, proxy_options)
+cli_events.register(main, _load, proxy_options)
 from palaryn_proxy.cli import doctor  # noqa: E402 - kept beside its registration
 
 doctor.register(main, _load, proxy_options)

@@ -1,14 +1,11 @@
-"""Prometheus metrics on their own registry, served with /healthz and /readyz from a small HTTP thread."""
+"""Prometheus metrics on their own registry (served by palaryn_proxy/serve/adminhttp.py)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -64,6 +61,18 @@ class Metrics:
         )
         self.audit_records = Counter(
             "palaryn_audit_records", "Audit records written.", registry=self.registry
+        )
+        self.events_written = Counter(
+            "palaryn_events_written", "Flows stored in the console's event store.", registry=self.registry
+        )
+        self.events_dropped = Counter(
+            "palaryn_events_dropped",
+            "Flows not stored in the event store because its queue was full (the audit log has them: "
+            "`palaryn-proxy events import`).",
+            registry=self.registry,
+        )
+        self.events_errors = Counter(
+            "palaryn_events_errors", "Failed writes to the event store (retried).", registry=self.registry
         )
         llm = ["provider", "model"]
         self.llm_requests = Counter(
@@ -172,55 +181,3 @@ class Metrics:
         labels = [kind, decision, actor, workspace] if self.actor_labels else [kind, decision]
         self.requests.labels(*labels).inc()
         self.duration.labels(kind).observe(seconds)
-
-
-class MetricsServer:
-    """Serves /metrics, /healthz and /readyz on a daemon thread (never on the proxy's event loop)."""
-
-    def __init__(
-        self,
-        metrics: Metrics,
-        host: str,
-        port: int,
-        ready: Callable[[], tuple[bool, str]],
-        json_routes: dict[str, Callable[[], bytes]] | None = None,  # e.g. /tls-failures
-    ):
-        registry = metrics.registry
-        routes = dict(json_routes or {})
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                path = self.path.split("?", 1)[0]
-                if path == "/metrics":
-                    self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
-                elif path == "/healthz":
-                    self._send(200, b"ok\n", "text/plain")
-                elif path == "/readyz":
-                    ok, detail = ready()
-                    self._send(200 if ok else 503, (detail + "\n").encode(), "text/plain")
-                elif path in routes:
-                    self._send(200, routes[path](), "application/json")
-                else:
-                    self._send(404, b"not found\n", "text/plain")
-
-            def _send(self, status: int, body: bytes, ctype: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                return
-
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self.address = self.server.server_address
-        self._thread = threading.Thread(target=self.server.serve_forever, name="palaryn-metrics", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

@@ -26,10 +26,14 @@ from palaryn_proxy.addons import _httpguard, pipeline
 from palaryn_proxy.addons._httpguard import http1_answer
 from palaryn_proxy.addons._pipeline import Pipeline
 from palaryn_proxy.config import Config
+from palaryn_proxy.console.api import AdminApi
+from palaryn_proxy.console.app import ConsoleApp
+from palaryn_proxy.console.auth import Authenticator
+from palaryn_proxy.console.backend import Backend
 from palaryn_proxy.identity import new_request_id
 from palaryn_proxy.runtime import Runtime
 from palaryn_proxy.serve import logs, reload
-from palaryn_proxy.serve.metrics import MetricsServer
+from palaryn_proxy.serve.adminhttp import AdminServer
 from palaryn_proxy.serve.readiness import Readiness
 from palaryn_proxy.tls import agentenv, ca
 from palaryn_proxy.types import Decision
@@ -183,12 +187,23 @@ def banner(config: Config, addrs: list[Any]) -> str:
         f"  config         : {config.source.resolve() if config.source else '(none: built-in defaults)'}",
         f"  audit log      : {Path(config.audit_log).resolve()}",
         f"  metrics        : {'off' if config.metrics_listen in ('off', '') else 'http://' + config.metrics_listen + '/metrics'}",
+        f"  console        : {_console_line(config)}",
         "  agent environment (or run `palaryn-proxy exec -- CMD`):",
     ]
     lines += [
         f"    {line}" for line in agentenv.shell_exports(agentenv.agent_environment(config)).splitlines()
     ]
     return "\n".join(lines)
+
+
+def _console_line(config: Config) -> str:
+    admin = config.sections.admin
+    if admin.listen is None:
+        return "off (admin_listen: off)"
+    where = f"http://{admin.listen}/"
+    if admin.open:
+        return f"{where} - loopback clients only: no admin.tokens are configured"
+    return f"{where} ({len(admin.tokens)} admin token(s))"
 
 
 def configure_logging(level: str, fmt: str = "text", query_keys: tuple[str, ...] = ()) -> None:
@@ -200,31 +215,48 @@ def _tls_failures(runtime: Runtime) -> bytes:
     return failures.to_json() if failures is not None else b'{"failures": [], "dropped_hosts": 0}'
 
 
+def _split(hostport: str) -> tuple[str, int]:
+    host, _, port = hostport.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def admin_servers(config: Config, runtime: Runtime, readiness: Readiness) -> list[AdminServer]:
+    """The metrics listener and the console's (`admin_listen`): one server when they share an address."""
+    metrics_at = None if config.metrics_listen in ("off", "") else config.metrics_listen
+    admin_at = config.sections.admin.listen
+    routes = {"/tls-failures": lambda: _tls_failures(runtime)}
+    console = None
+    if admin_at is not None:
+        auth = Authenticator(config.sections.admin)
+        console = ConsoleApp(AdminApi(auth, Backend(runtime, asyncio.get_running_loop(), runtime.live)))
+    servers = []
+    if metrics_at is not None:
+        shared = console if admin_at == metrics_at else None
+        host, port = _split(metrics_at)
+        registry = runtime.metrics.registry
+        servers.append(
+            AdminServer(host, port, readiness, registry=registry, json_routes=routes, console=shared)
+        )
+    if console is not None and admin_at is not None and admin_at != metrics_at:
+        host, port = _split(admin_at)
+        servers.append(AdminServer(host, port, readiness, registry=runtime.metrics.registry, console=console))
+    return servers
+
+
 async def serve(config: Config, quiet: bool = False) -> int:
     """Run the proxy until SIGINT/SIGTERM; returns the process exit code."""
     ca.ensure_ca(config.certs_dir)
     trust = upstream_trust_file(config)
     runtime = Runtime.build(config)
     readiness = runtime.stages["readiness"] = Readiness(runtime)
-    metrics_server = None
-    if config.metrics_listen not in ("off", ""):
-        host, _, port = config.metrics_listen.rpartition(":")
-        try:
-            metrics_server = MetricsServer(
-                runtime.metrics,
-                host.strip("[]"),
-                int(port),
-                ready=readiness,
-                json_routes={"/tls-failures": lambda: _tls_failures(runtime)},
-            )
-        except OSError as exc:
-            await runtime.aclose()
-            print(
-                f"palaryn-proxy: cannot listen for metrics on {config.metrics_listen}: {exc.strerror}",
-                file=sys.stderr,
-            )
-            return 1
-        metrics_server.start()
+    try:
+        servers = admin_servers(config, runtime, readiness)
+    except OSError as exc:
+        await runtime.aclose()
+        print(f"palaryn-proxy: cannot listen for metrics or the console: {exc}", file=sys.stderr)
+        return 1
+    for admin_server in servers:
+        admin_server.start()
 
     skip_message_typecheck()
     opts = options.Options()
@@ -258,8 +290,8 @@ async def serve(config: Config, quiet: bool = False) -> int:
     finally:
         await readiness.stop()
         await runtime.aclose()
-        if metrics_server is not None:
-            metrics_server.stop()
+        for admin_server in servers:
+            admin_server.stop()
     return lifecycle.exit_code
 
 

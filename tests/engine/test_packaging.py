@@ -69,3 +69,16 @@ def test_flow_state_has_typed_fields_only():
     names = {f.name for f in fields(FlowState)}
     assert "extra" not in names
     assert {"llm", "stream", "admission", "answered_by_proxy", "audited"} <= names
+
+
+def test_every_dashboard_file_ships():
+    """The console's static files are package data: a folder missing from the globs is missing in a wheel."""
+    from fnmatch import fnmatch
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "palaryn_proxy.console"
+    ]
+    static = ROOT / "palaryn_proxy" / "console" / "static"
+    files = [p.relative_to(static.parent).as_posix() for p in static.rglob("*") if p.is_file()]
+    assert files and [f for f in files if not any(fnmatch(f, pat) and f.count("/") == pat.count("/")
+                                                  for pat in patterns)] == []  # fmt: skip
