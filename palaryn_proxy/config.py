@@ -8,7 +8,6 @@ the stages are handed; so `config check` sees every error.
 
 from __future__ import annotations
 
-import enum
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from palaryn_proxy.audit.options import AuditOptions, parse_audit_options
 from palaryn_proxy.errors import ConfigError
 from palaryn_proxy.identity import IdentityConfig, parse_identity
 
@@ -231,17 +231,6 @@ DEFAULT_FAIL_OPEN = {"usage": True, "anomaly": True}
 DEFAULT_MAX_SCAN_BYTES = 4 << 20  # dlp.max_scan_bytes (declared with the dlp section)
 
 
-class AuditDurability(enum.StrEnum):
-    BATCHED = "batched"  # records reach the file within audit BATCH_SECONDS of the flow's end
-    ACKNOWLEDGED = "acknowledged"  # a response is released only once its record is written
-
-
-@dataclass(frozen=True, slots=True)
-class AuditOptions:
-    durability: AuditDurability = AuditDurability.BATCHED
-    fsync: bool = False
-
-
 @dataclass(frozen=True, slots=True)
 class ClientTimeouts:
     header_seconds: float = (
@@ -398,21 +387,6 @@ def _known(section: str, raw: Mapping[str, Any], known: tuple[str, ...]) -> None
     for k in raw:
         if k not in known:
             raise ConfigError(f"`{section}.{k}` is not a known key; known keys: {', '.join(known)}")
-
-
-def parse_audit_options(raw: Mapping[str, Any], legacy_fsync: bool = False) -> AuditOptions:
-    """Validate the `audit` section (`audit_fsync: true` is the older spelling of `audit.fsync`)."""
-    _known("audit", raw, ("durability", "fsync"))
-    durability = raw.get("durability", AuditDurability.BATCHED.value)
-    if durability not in [d.value for d in AuditDurability]:
-        raise ConfigError(
-            f"`audit.durability` must be batched or acknowledged, got {durability!r} "
-            "(acknowledged: no response before its audit record is written)"
-        )
-    fsync = raw.get("fsync", False)
-    if not isinstance(fsync, bool):
-        raise ConfigError(f"`audit.fsync` must be true or false, got {fsync!r}")
-    return AuditOptions(AuditDurability(durability), fsync or legacy_fsync)
 
 
 def parse_client_timeouts(raw: Mapping[str, Any]) -> ClientTimeouts:

@@ -8,8 +8,9 @@ from typing import Any
 
 from palaryn_proxy.anomaly import store as anomaly_store
 from palaryn_proxy.audit import Ack, AuditWriter, build_record
+from palaryn_proxy.audit.options import AuditDurability
 from palaryn_proxy.budget import BudgetEngine
-from palaryn_proxy.config import AuditDurability, Config
+from palaryn_proxy.config import Config
 from palaryn_proxy.console.live import LiveHub
 from palaryn_proxy.hostmatch import HostMatcher
 from palaryn_proxy.identity import IdentityResolver
