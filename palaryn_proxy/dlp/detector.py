@@ -128,6 +128,7 @@ class Detector:
     anchors: tuple[str, ...] = ()  # literal prefixes the value starts with: found with str.find, then matched
     starts: tuple[str, ...] = ()  # every match of the pattern (in the text it scans) starts with one of these
     gate: tuple[bytes, bytes] | None = None  # (table, needle): no match unless TextView.has(table, needle)
+    lead: str | None = None  # for Hyperscan instead of `starts`: a regex all (lower-cased) matches begin with
 
     def find(self, view: TextView) -> Iterator[Span]:
         """Yield (start, end, value) of every validated match in the view's text."""
@@ -159,15 +160,23 @@ class Detector:
     def _anchored(self, text: str) -> Iterator[Span]:
         """Match only where a prefix occurs and the left boundary holds: linear even on adversarial input
         (a long run of repeated prefixes costs one bounded match, not one per occurrence)."""
+        run_end = _GLUED_RUN_END.get(self.not_after.pattern) if self.not_after is not None else None
         for anchor in self.anchors:
             pos = text.find(anchor)
             while pos != -1:
                 nxt = pos + 1
-                if not (
+                if (
                     self.not_after is not None
                     and pos > 0
                     and self.not_after.search(text, max(0, pos - 2), pos)
                 ):
+                    if run_end is not None:
+                        # Glued to the token before: so is every later start up to the end of the run of
+                        # token characters from here, and the one just after it (a MiB of `AKIA` or of `A`
+                        # costs one search, not one per prefix).
+                        end = run_end.search(text, pos)
+                        nxt = max(nxt, end.start() + 1 if end is not None else len(text))
+                else:
                     m = self.pattern.match(text, pos)
                     if m is not None:
                         s, e = m.span(self.value_group)
@@ -246,6 +255,13 @@ def rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
 # inside JSON held in a string) counts as a boundary.
 TOKEN_BEFORE = rx(r"[A-Za-z0-9_-]\Z(?<!\\[nrt])")  # \Z, not $: `$` also matches before a final newline
 B64_BEFORE = rx(r"[A-Za-z0-9_+/=-]\Z(?<!\\[nrt])")
+# The left boundaries above, by pattern: the first character after a run of the characters each one rejects
+# before a value (see Detector._anchored). Neither class holds a backslash, so inside a run the `\n`
+# exception cannot apply.
+_GLUED_RUN_END = {
+    TOKEN_BEFORE.pattern: re.compile(r"[^A-Za-z0-9_-]"),
+    B64_BEFORE.pattern: re.compile(r"[^A-Za-z0-9_+/=-]"),
+}
 B_END = r"(?![A-Za-z0-9_-])"
 B64_END = r"(?![A-Za-z0-9_+/=-])"
 

@@ -10,6 +10,7 @@ from .blobs import blob_children, blob_spans
 from .cleancache import MIN_CHARS, CleanCache
 from .config import DecodeConfig
 from .detector import Detector, TextView
+from .hsprefilter import BLOB_RUN
 from .offsets import to_source
 from .registry import Prefilter
 from .segment import Segment
@@ -53,8 +54,11 @@ class _Batch:
         return i, start - base, end - base
 
 
-def _scan_batch(batch: _Batch, prefilter: Prefilter, hits: list[Hit]) -> list[list[tuple[int, int]]]:
-    """Append the batch's hits; return, per segment, the local spans of the specific ones."""
+def _scan_batch(
+    batch: _Batch, prefilter: Prefilter, hits: list[Hit]
+) -> tuple[list[list[tuple[int, int]]], TextView]:
+    """Append the batch's hits; return, per segment, the local spans of the specific ones, and the view
+    the prefilter tested (it knows whether the text holds a base64 run)."""
     taken: list[list[tuple[int, int]]] = [[] for _ in batch.segments]
     view = TextView(batch.text)
     found: list[tuple[Detector, int, int, int, str]] = []
@@ -73,7 +77,7 @@ def _scan_batch(batch: _Batch, prefilter: Prefilter, hits: list[Hit]) -> list[li
         hits.append(Hit(det, seg, cs, ce, value))
         if det.priority >= _SPECIFIC:
             taken[i].append((s, e))
-    return taken
+    return taken, view
 
 
 def detect(
@@ -91,10 +95,12 @@ def detect(
     level = [s for s in segments if s.text and not (clean is not None and _known_clean(s, prefilter, clean))]
     while level:
         batch = _Batch(level)
-        taken = _scan_batch(batch, prefilter if level[0].depth == 0 else (children or prefilter), hits)
+        taken, view = _scan_batch(batch, prefilter if level[0].depth == 0 else (children or prefilter), hits)
         if clean is not None and level[0].depth == 0:
             _remember_clean(level, hits, prefilter, decode.base64_min_length, clean)
         if not decode.base64 or level[0].depth >= decode.base64_max_depth:
+            break
+        if not view.has(*BLOB_RUN):  # no run of 16 base64 characters, no blob: the prefilter's scan told
             break
         level = blob_children(batch, decode, taken, budget)
     return hits

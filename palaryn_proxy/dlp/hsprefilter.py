@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .detector import Detector
-from .shapes import BASE64, DIGITS, MARK, NUMBERISH
+from .shapes import BASE64, DIGITS, MARK, NUMBERISH, NUMBERISH_SLASH
 
 hyperscan: Any
 try:  # the wheel bundles Intel's library; without it the pure-Python keyword prefilter runs (registry.py)
@@ -107,15 +107,17 @@ _MARK_CLASSES: dict[bytes, dict[int, str]] = {
     BASE64: {MARK[0]: "[A-Za-z0-9+/_-]"},
 }
 BLOB_RUN: Gate = (BASE64, MARK * 16)  # the shortest base64 run blobs.py decodes: no run, no blob
+_NUMBER_CLASSES = {NUMBERISH: r"[\d ().+-]", NUMBERISH_SLASH: r"[\d ().+/-]"}
 
 
 def gate_expression(gate: Gate) -> str | None:
     """The regex a gate's shape test stands for (`[\\d ().+-]{7}`), None if its table is unknown."""
     table, needle = gate
-    if table == NUMBERISH and needle == MARK * len(needle) and len(needle) >= 3:
+    number = _NUMBER_CLASSES.get(table)
+    if number is not None and needle == MARK * len(needle) and len(needle) >= 3:
         # Number runs matter only to detectors of 8+ digits (phone, SSN, card): a run that starts and ends
         # with a digit. Spaces open partial matches all over prose; a leading digit keeps the scan cheap.
-        return rf"\d[\d ().+-]{{{len(needle) - 2},}}\d"
+        return rf"\d{number}{{{len(needle) - 2},}}\d"
     classes = _MARK_CLASSES.get(gate[0])
     if classes is None or any(b not in classes for b in gate[1]):
         return None
@@ -134,12 +136,21 @@ def expressions(det: Detector) -> list[_Expr]:
     names alone, since the gap and assignment after them cost seconds to compile; otherwise its prefilter
     literals, trigger or gate."""
     if det.anchors:  # the prefix alone: a class run after it turns a repeated prefix quadratic in Hyperscan
+        if any(len(set(a)) == 1 for a in det.anchors):
+            # A literal of one repeated character (`AAAA...`, Twitter's bearer tokens) is matched at every
+            # character of a long run of it: a MiB of such runs costs the shared database 40 ms, where the
+            # detector's own str.find costs a fraction of one on any text. Never pre-tested: always run.
+            return []
         return [_Expr(re.escape(a), False) for a in det.anchors]
     if det.finder is None and not det.in_numbers:
         if det.lower and det.starts and det.priority > _GENERIC:
+            if det.lead is not None:  # the name itself, not its first letters: `ld[_.-]`, not `ld` (`world`)
+                return [_Expr(loosen(det.lead), True)]
             return [_Expr(re.escape(s), True) for s in det.starts]
         caseless = det.lower or bool(det.pattern.flags & re.IGNORECASE)
         return [_Expr(loosen(det.pattern.pattern), caseless)]
+    if det.finder is not None and (det.keywords or det.ikeywords):
+        return literals(det)  # its gate, if any, is tested apart (Prefilter.candidates): both must hold
     gate = gate_expression(det.gate) if det.gate is not None else None
     return [_Expr(gate, False)] if gate is not None else literals(det)
 
@@ -169,15 +180,112 @@ class Database:
         except hyperscan.error:  # find the patterns Hyperscan rejects and use their literals instead
             self._db, self.always = _compile(detectors, self.gates, flags_base, check=True)
         self._local = threading.local()
+        self._short: dict[bytes, frozenset[int]] = {}
 
-    def hits(self, data: bytes) -> set[int]:
+    def hits(self, data: bytes) -> frozenset[int]:
         """Indexes of the detectors (and gates, see `gates`) whose condition holds somewhere in data."""
-        scratch = getattr(self._local, "scratch", None)
-        if scratch is None:
-            scratch = self._local.scratch = hyperscan.Scratch(self._db)
-        found = set(self.always)
-        self._db.scan(data, match_event_handler=_collect, context=found, scratch=scratch)
-        return found
+        got = self._short.get(data) if len(data) <= SHORT else None
+        if got is None:
+            found = set(self.always)
+            self._db.scan(
+                data, match_event_handler=_collect, context=found, scratch=_scratch(self._local, self._db)
+            )
+            got = frozenset(found)
+            if len(data) <= SHORT:
+                _remember(self._short, data, got)
+        return got
+
+
+# Texts up to this many bytes have their answers remembered (at most _SHORT_ENTRIES per database): a
+# request path, a header or a model name recurs on every request, and a Hyperscan call costs microseconds
+# whatever the length.
+SHORT = 256
+_SHORT_ENTRIES = 4096
+
+
+def _remember(memo: dict[bytes, Any], data: bytes, answer: Any) -> None:
+    if len(memo) >= _SHORT_ENTRIES:
+        memo.clear()
+    memo[data] = answer
+
+
+def _scratch(local: threading.local, db: Any) -> Any:
+    """This thread's scratch space for db (Hyperscan's scratch may not be shared between threads)."""
+    scratch = getattr(local, "scratch", None)
+    if scratch is None:
+        scratch = local.scratch = hyperscan.Scratch(db)
+    return scratch
+
+
+class Triggers:
+    """Named regexes (Hyperscan syntax) in one database: which of them occur in an ASCII text, in one pass."""
+
+    def __init__(self, patterns: Sequence[tuple[str, str]]) -> None:
+        assert hyperscan is not None
+        self.names = tuple(name for name, _ in patterns)
+        flags = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_ALLOWEMPTY
+        n = len(patterns)
+        self._db = _cached_compile([p.encode() for _, p in patterns], list(range(n)), [flags] * n)
+        self._local = threading.local()
+        self._short: dict[bytes, frozenset[str]] = {}
+
+    def found(self, data: bytes) -> frozenset[str]:
+        got = self._short.get(data) if len(data) <= SHORT else None
+        if got is None:
+            hit: set[int] = set()
+            self._db.scan(
+                data, match_event_handler=_collect, context=hit, scratch=_scratch(self._local, self._db)
+            )
+            got = frozenset(self.names[i] for i in hit)
+            if len(data) <= SHORT:
+                _remember(self._short, data, got)
+        return got
+
+
+class Spans:
+    """ASCII words, case ignored: every (start, end) where one occurs in a text (all matches, overlaps too)."""
+
+    def __init__(self, words: Sequence[str]) -> None:
+        assert hyperscan is not None
+        flags = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SOM_LEFTMOST
+        exprs = ["".join(c if c.isalnum() else f"\\x{ord(c):02x}" for c in w).encode() for w in words]
+        n = len(exprs)
+        self._db = _cached_compile(exprs, list(range(n)), [flags] * n)
+        self._local = threading.local()
+
+    def spans(self, data: bytes) -> list[tuple[int, int]]:
+        out: list[tuple[int, int]] = []
+        self._db.scan(data, match_event_handler=_span, context=out, scratch=_scratch(self._local, self._db))
+        return out
+
+
+def _span(i: int, start: int, end: int, flags: int, out: list[tuple[int, int]]) -> None:
+    out.append((start, end))
+
+
+@cache
+def _compiled_triggers(patterns: tuple[tuple[str, str], ...]) -> Triggers | None:
+    assert hyperscan is not None
+    try:
+        return Triggers(patterns)
+    except hyperscan.error:  # a pattern this Hyperscan rejects: the callers' own cheap tests run instead
+        return None
+
+
+def triggers(patterns: tuple[tuple[str, str], ...]) -> Triggers | None:
+    """The database of these (name, pattern) pairs, compiled on first use and kept for the process; None
+    if Hyperscan rejects one."""
+    with _LOCK:
+        return _compiled_triggers(patterns)
+
+
+def spans(words: tuple[str, ...]) -> Spans | None:
+    """The database of these ASCII words (see Spans); None if Hyperscan rejects one."""
+    assert hyperscan is not None
+    try:
+        return Spans(words)
+    except hyperscan.error:
+        return None
 
 
 def _compile(
@@ -191,7 +299,9 @@ def _compile(
     always = set()
     for i, det in enumerate(detectors):
         usable = expressions(det)
-        if check:
+        if not usable:
+            always.add(i)
+        elif check:
             usable = [e for e in usable if _compiles(e, flags_base)] or [
                 e for e in literals(det) if _compiles(e, flags_base)
             ]

@@ -5,15 +5,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from itertools import compress
+from itertools import chain, compress
 from operator import ne
 
-from .offsets import MapBuilder, OffsetMap
-
-# Runs of characters by their UTF-8 width; surrogateescape'd bytes (U+DC80..U+DCFF) are one byte each.
-_WIDTH_RUNS = re.compile(
-    "([\x00-\x7f\udc80-\udcff]++)|([\x80-\u07ff]++)|([\u0800-\udc7f\udd00-\uffff]++)|([\U00010000-\U0010ffff]++)"
-)
+from .offsets import LazyMap, MapBuilder, OffsetMap, Utf8Offsets
 
 # Invisible characters used to split or hide text: zero-width, joiners, soft hyphen, bidi controls,
 # variation selectors and the Unicode "tag" block (ASCII smuggling).
@@ -43,7 +38,7 @@ HOMOGLYPHS: dict[str, str] = {
     "∕": "/",
 }
 _SPECIAL_RE = re.compile(f"[{INVISIBLE}{''.join(HOMOGLYPHS)}]")
-_NON_ASCII_RUN = re.compile("[^\x00-\x7f]++")
+_NON_ASCII_SPLIT = re.compile("([^\x00-\x7f]++)")
 # Unicode tag characters that mirror printable ASCII (U+E0020-E007E): text hidden from the reader
 # ("ASCII smuggling"). A run of at least 8 reads as the ASCII it hides, set apart by spaces; a shorter one
 # (a character or two splitting a visible token) is dropped like any invisible character.
@@ -55,14 +50,7 @@ def decode_utf8(data: bytes) -> tuple[str, OffsetMap | None]:
     text = data.decode("utf-8", "surrogateescape")
     if len(text) == len(data):
         return text, None
-    b = MapBuilder()
-    pos = 0
-    for m in _WIDTH_RUNS.finditer(text):
-        run = m.group()
-        width = m.lastindex or 1
-        b.copy(run, pos, width)
-        pos += len(run) * width
-    return b.build()
+    return text, Utf8Offsets(text)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -77,31 +65,64 @@ def fold_char(ch: str) -> str:
     return "".join(HOMOGLYPHS.get(c, c) for c in folded if not INVISIBLE_RE.match(c))
 
 
+Pieces = tuple[list[int], list[int], list[int]]  # OffsetMap.spliced's source lengths, output lengths, scales
+
+
 def fold(text: str) -> tuple[str, OffsetMap | None]:
     """NFKC-fold, drop invisible characters, map homoglyphs and read tag-character runs as the ASCII they
-    hide; None map when nothing changed."""
+    hide; None map when nothing changed.
+
+    Each distinct run of non-ASCII characters is folded once (_fold_run); the text and its map are then
+    assembled from the runs and the ASCII between them at C speed (re.split, map, chain): a text of many
+    small runs (a MiB of `a` and a zero-width space) costs no Python step per run."""
     if text.isascii():
         return text, None
-    b: MapBuilder | None = None
-    pos = 0
-    for m in _NON_ASCII_RUN.finditer(text):
-        run = m.group()
-        if unicodedata.is_normalized("NFKC", run) and not _SPECIAL_RE.search(run):
-            continue
-        if b is None:
-            b = MapBuilder()
-        b.copy(text[pos : m.start()], pos)
-        at = 0
-        for t in TAG_RUN.finditer(run):
-            _fold_chars(b, run[at : t.start()], m.start() + at)
-            _tags(b, t.group(), m.start() + t.start())
-            at = t.end()
-        _fold_chars(b, run[at:], m.start() + at)
-        pos = m.end()
-    if b is None:
+    parts = _NON_ASCII_SPLIT.split(text)  # ASCII, run, ASCII, run, ..., ASCII
+    runs = parts[1::2]
+    folded = {run: _fold_run(run) for run in set(runs)}
+    if not any(folded.values()):
         return text, None
-    b.copy(text[pos:], pos)
-    return b.build()
+    out_of: dict[str, str] = {}
+    pieces_of: dict[str, Pieces] = {}
+    for run, got in folded.items():
+        out_of[run], pieces_of[run] = got if got is not None else (run, ([len(run)], [len(run)], [1]))
+    out_parts = parts.copy()
+    out_parts[1::2] = map(out_of.__getitem__, runs)
+    out = "".join(out_parts)
+    return out, LazyMap(len(out), lambda: _fold_map(parts, runs, pieces_of))
+
+
+def _fold_map(parts: list[str], runs: list[str], pieces_of: dict[str, Pieces]) -> OffsetMap:
+    """The map of a folded text: the ASCII parts copied, each run by its pieces."""
+    lens = list(map(len, parts))  # ASCII copied as it is (and a run of one piece: its lengths, below)
+    columns: list[list[int]] = []
+    single = all(len(p[0]) == 1 for p in pieces_of.values())
+    for k in range(3):  # source lengths, output lengths, scales
+        if single:  # one piece per run: a value per part, no flattening
+            column = lens.copy() if k < 2 else [1] * len(parts)
+            column[1::2] = map({run: p[k][0] for run, p in pieces_of.items()}.__getitem__, runs)
+        else:
+            seq: list[list[int]] = [[n] for n in lens] if k < 2 else [[1]] * len(parts)
+            seq[1::2] = map({run: p[k] for run, p in pieces_of.items()}.__getitem__, runs)
+            column = list(chain.from_iterable(seq))
+        columns.append(column)
+    return OffsetMap.spliced(0, columns[0], columns[1], columns[2])
+
+
+def _fold_run(run: str) -> tuple[str, Pieces] | None:
+    """A run of non-ASCII characters folded, with its map as pieces from position 0; None when folding
+    leaves it as it is."""
+    if unicodedata.is_normalized("NFKC", run) and not _SPECIAL_RE.search(run):
+        return None
+    b = MapBuilder()
+    at = 0
+    for t in TAG_RUN.finditer(run):
+        _fold_chars(b, run[at : t.start()], at)
+        _tags(b, t.group(), t.start())
+        at = t.end()
+    _fold_chars(b, run[at:], at)
+    out, m = b.build()
+    return out, m.pieces(len(run))
 
 
 def _fold_chars(b: MapBuilder, run: str, i: int) -> None:

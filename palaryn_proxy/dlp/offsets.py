@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import accumulate, compress
 
 _ATOMIC = 0  # scale value of a piece whose characters all map to the whole source piece
@@ -96,6 +96,99 @@ class OffsetMap:
         m._slen = list(compress(src_lens, out_lens))
         m.length = out[-1]
         return m
+
+    def pieces(self, length: int) -> tuple[list[int], list[int], list[int]]:
+        """The map as consecutive source pieces covering [0, length) (spliced's arguments, base 0): what
+        the dropped characters between recorded pieces were becomes a piece of no output."""
+        src_lens: list[int] = []
+        out_lens: list[int] = []
+        scales: list[int] = []
+        pos = 0
+        for k, src in enumerate(self._src):
+            if src > pos:
+                src_lens.append(src - pos)
+                out_lens.append(0)
+                scales.append(1)
+            out_end = self._out[k + 1] if k + 1 < len(self._out) else self.length
+            src_lens.append(self._slen[k])
+            out_lens.append(out_end - self._out[k])
+            scales.append(self._scale[k])
+            pos = src + self._slen[k]
+        if length > pos:
+            src_lens.append(length - pos)
+            out_lens.append(0)
+            scales.append(1)
+        return src_lens, out_lens, scales
+
+
+_BLOCK = 1024  # characters between two checkpoints of a Utf8Offsets map
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8", "surrogateescape"))
+
+
+class Utf8Offsets(OffsetMap):
+    """Characters of a text decoded from UTF-8 (invalid bytes as surrogateescape'd characters) to the byte
+    offsets of its source. A piece per run of one UTF-8 width costs a Python step per run, and a text of
+    alternating widths (`a` and a zero-width space, a MiB of them) has a run per character; this map keeps
+    the byte offset of every _BLOCK-th character instead (one encode per block, at C speed) and counts
+    from the nearest one when asked. Read-only, like _Slice."""
+
+    __slots__ = ("_text", "_marks")
+
+    def __init__(self, text: str) -> None:  # the piece lists stay unset
+        self._text = text
+        self.length = len(text)
+        blocks = (text[k : k + _BLOCK] for k in range(0, len(text), _BLOCK))
+        self._marks = list(accumulate(map(_utf8_len, blocks), initial=0))
+
+    def add(self, src: int, src_len: int, out_len: int, scale: int) -> None:
+        raise TypeError("a UTF-8 offset map cannot be extended")
+
+    def _byte(self, i: int) -> int:
+        i = min(max(i, 0), self.length)
+        q, r = divmod(i, _BLOCK)
+        return self._marks[q] + (_utf8_len(self._text[i - r : i]) if r else 0)
+
+    def start(self, i: int) -> int:
+        return self._byte(i)
+
+    def end(self, j: int) -> int:
+        return self._byte(j)
+
+    def pieces(self, length: int) -> tuple[list[int], list[int], list[int]]:
+        raise TypeError("a UTF-8 offset map has no pieces")
+
+
+class LazyMap(OffsetMap):
+    """An OffsetMap built on first use: a map is read only where a finding is, and a hostile text of many
+    small pieces (a MiB of `a` and a zero-width space) costs a piece per character to build."""
+
+    __slots__ = ("_make", "_built")
+
+    def __init__(self, length: int, make: Callable[[], OffsetMap]) -> None:  # the piece lists stay unset
+        self.length = length
+        self._make: Callable[[], OffsetMap] | None = make
+        self._built: OffsetMap | None = None
+
+    def _map(self) -> OffsetMap:
+        if self._built is None:
+            assert self._make is not None
+            self._built, self._make = self._make(), None
+        return self._built
+
+    def add(self, src: int, src_len: int, out_len: int, scale: int) -> None:
+        raise TypeError("a lazy map cannot be extended")
+
+    def start(self, i: int) -> int:
+        return self._map().start(i)
+
+    def end(self, j: int) -> int:
+        return self._map().end(j)
+
+    def pieces(self, length: int) -> tuple[list[int], list[int], list[int]]:
+        return self._map().pieces(length)
 
 
 class _Slice(OffsetMap):

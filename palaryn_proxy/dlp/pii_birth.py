@@ -9,6 +9,7 @@ from .detector import PII, Detector, Span, rx
 from .normalize import fold
 from .pii_dates import DATE, birth_date_ok
 from .pii_words import alternation, digit_near, folded, key_words, starts_word
+from .wordscan import Words
 
 # Field names: `Date of birth: ...`, `DOB ...`, `Geburtsdatum: ...`, `生年月日：...`
 _LABELS = folded(
@@ -48,7 +49,7 @@ _GAP = (
 _PLACE = r"(?:\s{1,3}(?:in|at|à|a|au|en|em|no|na|w|we|i|te|в|во)\s{1,3}[^\d\n,;:()<>]{1,30}?,?)?"
 _LABEL_TAIL = rx(rf"{_GAP}(?P<v>{DATE})", re.IGNORECASE)
 _VERB_TAIL = rx(rf"{_PLACE}{_GAP}(?P<v>{DATE})", re.IGNORECASE)
-_WORDS = rx(alternation(KEYWORDS), re.IGNORECASE)
+_WORDS = Words(KEYWORDS)
 _VERB_SET = frozenset(_VERBS)
 _PATTERN = rx(
     rf"(?:{alternation(KEYWORDS)}){_PLACE}{_GAP}(?P<v>{DATE})", re.IGNORECASE
@@ -61,15 +62,14 @@ def _dob_in_context(text: str) -> Iterator[Span]:
     low = text.lower()
     if len(low) != len(text):  # a character whose lower case is longer (`İ`): the patterns ignore case
         low = text
-    for m in _WORDS.finditer(low):
-        s = m.start()
+    for s, e in _WORDS.spans(low):
         if not starts_word(text, s):
             continue  # inside a word: `adobe`, `reborn`
         if text.startswith(("NATO", "NATA"), s):
             continue  # the alliance, not `nato il`
-        if not digit_near(text, m.end()):
+        if not digit_near(text, e):
             continue
-        tail = (_VERB_TAIL if m.group().lower() in _VERB_SET else _LABEL_TAIL).match(low, m.end())
+        tail = (_VERB_TAIL if low[s:e].lower() in _VERB_SET else _LABEL_TAIL).match(low, e)
         if tail is not None:
             vs, ve = tail.span("v")
             yield vs, ve, text[vs:ve]

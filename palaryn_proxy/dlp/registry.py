@@ -188,6 +188,13 @@ class _HsIndex:
         # universe index -> detector, for the ones this prefilter runs; sorted = detector order
         self._pick = tuple(d if i in wanted else None for i, d in enumerate(self._universe))
         self._db = hsprefilter.database(self._universe)  # compiled once per process, not per request
+        # Detectors the database reports always (hsprefilter.expressions): their keywords, looked for here
+        always = self._db.always
+        self._literal = {
+            id(d): (d.keywords, d.ikeywords)
+            for i, d in enumerate(self._pick)
+            if d is not None and i in always and (d.keywords or d.ikeywords)
+        }
 
     def hits(self, view: TextView) -> list[Detector] | None:
         """The detectors whose condition holds in the view's text, in order (the view learns which gates
@@ -200,4 +207,14 @@ class _HsIndex:
         found = db.hits(text.encode("ascii"))
         view.known_gates({gate: i in found for i, gate in db.gates.items()})
         pick = self._pick
-        return [d for i in sorted(found) if i < len(pick) and (d := pick[i]) is not None]
+        out = [d for i in sorted(found) if i < len(pick) and (d := pick[i]) is not None]
+        if self._literal:
+            out = [d for d in out if self._has_keyword(view, d)]
+        return out
+
+    def _has_keyword(self, view: TextView, det: Detector) -> bool:
+        words = self._literal.get(id(det))
+        if words is None:
+            return True
+        keywords, ikeywords = words
+        return any(view.find(k) != -1 for k in keywords) or any(view.find(k, True) != -1 for k in ikeywords)

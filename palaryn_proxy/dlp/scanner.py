@@ -44,6 +44,9 @@ class DlpScanner:
     def __init__(self, config: DlpConfig | None = None) -> None:
         self.config = config or DlpConfig()
         self._actions = {(t, d): self.config.action_for(t, d) for t in GROUPS for d in DIRECTIONS}
+        self._keyed_hash = hmac.new(self.config.hash_key, digestmod=hashlib.sha256)
+        # type -> the bindings naming it, in order: a finding is checked against these, not the whole table
+        self._bindings = {t: tuple(b for b in self.config.bindings if t in b.types) for t in GROUPS}
         self._prefilters = {
             d: Prefilter([det for det in ALL_DETECTORS if self._actions[(det.type, d)] != Action.OFF])
             for d in DIRECTIONS
@@ -193,9 +196,10 @@ class DlpScanner:
         for h in hits:
             t = h.detector.type
             seg = h.segment
-            if direction == "request" and is_bound(self.config.bindings, t, host, seg.part, seg.name):
+            bindings = self._bindings.get(t, ())
+            if direction == "request" and is_bound(bindings, t, host, seg.part, seg.name):
                 continue
-            if direction == "response" and issued_by(self.config.bindings, t, host):
+            if direction == "response" and issued_by(bindings, t, host):
                 continue
             value = h.value
             out.append((h, Finding(
@@ -206,7 +210,8 @@ class DlpScanner:
         return out
 
     def _hash(self, value: str) -> str:
-        digest = hmac.new(self.config.hash_key, value.encode("utf-8", "surrogatepass"), hashlib.sha256)
+        digest = self._keyed_hash.copy()  # the key's pads hashed once, not per finding
+        digest.update(value.encode("utf-8", "surrogatepass"))
         return digest.hexdigest()[:16]
 
     def _body(

@@ -33,6 +33,7 @@ _B64_RUN = rx(r"[A-Za-z0-9/+]{40,}+")
 _B64_BEFORE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+_-")
 _B64_AFTER = _B64_BEFORE | {"="}
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_NOT_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 AWS_PAIR_WINDOW = 320  # characters between an id and its secret: a credentials file, a JSON object, a CSV row
 
 
@@ -42,12 +43,12 @@ def _aws_ids(text: str) -> list[tuple[int, int]]:
     for anchor in _AWS_ANCHORS:
         pos = text.find(anchor)
         while pos != -1:
+            if pos and text[pos - 1] in _TOKEN_CHARS:  # glued, and so is every later start in this token
+                end = _NOT_TOKEN.search(text, pos)
+                pos = text.find(anchor, end.start() + 1) if end is not None else -1
+                continue
             m = _AWS_ID.match(text, pos)
-            if (
-                m is not None
-                and (pos == 0 or text[pos - 1] not in _TOKEN_CHARS)
-                and shannon_entropy(m.group()[4:]) >= 2.5
-            ):
+            if m is not None and shannon_entropy(m.group()[4:]) >= 2.5:
                 out.append(m.span())
                 pos = text.find(anchor, m.end())
             else:
@@ -131,28 +132,25 @@ _MAIL_HOSTS = frozenset("gmail.com googlemail.com outlook.com hotmail.com live.c
 def _schemeless_userinfo(text: str) -> Iterator[Span]:
     """The password of `user:password@host` standing alone (after a space, `=`, a quote...): `DB_URL=app:
     s3cr3t@db.internal:5432`. URLs with a scheme are the url_password detector's."""
-    at = text.find("@")
-    while at != -1:
-        host = _HOST_AFTER_AT.match(text, at)
-        if host is not None:
-            p = at
-            while p > 0 and at - p < 128 and text[p - 1] not in _PASSWORD_STOP:
-                p -= 1
-            if p > 0 and text[p - 1] == ":" and p < at:
-                u = p - 1
-                while u > 0 and p - 1 - u < 64 and text[u - 1] in _USER_CHARS:
-                    u -= 1
-                if u < p - 1 and (u == 0 or text[u - 1] in _USERINFO_BEFORE):
-                    password = text[p:at]
-                    if text[u : p - 1].lower() not in _NOT_A_USER and (
-                        not _IDENTIFIER.match(password)
-                        and text[u : p - 1] != password
-                        and password_ok(password)
-                        and not documentation_host(host.group(1))
-                        and host.group(1).lower() not in _MAIL_HOSTS
-                    ):
-                        yield p, at, password
-        at = text.find("@", at + 1)
+    # The regex engine skips from `@` to `@` in C; a host holds no `@`, so no later one is passed over.
+    for host in _HOST_AFTER_AT.finditer(text):
+        at = p = host.start()
+        while p > 0 and at - p < 128 and text[p - 1] not in _PASSWORD_STOP:
+            p -= 1
+        if p > 0 and text[p - 1] == ":" and p < at:
+            u = p - 1
+            while u > 0 and p - 1 - u < 64 and text[u - 1] in _USER_CHARS:
+                u -= 1
+            if u < p - 1 and (u == 0 or text[u - 1] in _USERINFO_BEFORE):
+                password = text[p:at]
+                if text[u : p - 1].lower() not in _NOT_A_USER and (
+                    not _IDENTIFIER.match(password)
+                    and text[u : p - 1] != password
+                    and password_ok(password)
+                    and not documentation_host(host.group(1))
+                    and host.group(1).lower() not in _MAIL_HOSTS
+                ):
+                    yield p, at, password
 
 
 # -- a secret named by the `name` / `key` next to its `value` ----------------------------------------------

@@ -140,6 +140,7 @@ def named(
 
     Two detectors: one reads the assignment in text, the other a JSON / form / query value whose field
     name is such a name (`{"okta_api_token": "00..."}`: the name and the value are separate strings)."""
+    lead = None if context else vendor  # every match starts with the vendor's name (no other context given)
     context = context or rf"(?:{vendor}){GAP}(?:{words})"
     in_text = Detector(
         type=type_,
@@ -154,6 +155,7 @@ def named(
         placeholder_check=placeholder_check,
         min_entropy=entropy,
         priority=NAMED_PRIORITY,
+        lead=lead,
     )
     by_field = Detector(
         type=type_,

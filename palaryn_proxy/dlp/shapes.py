@@ -26,6 +26,7 @@ def _table(*classes: tuple[bytes, bytes]) -> bytes:
 
 DIGITS = _table((_MAYBE_DIGIT, b"0"), (b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"A"))  # `\d` as 0, `[A-Z]` as A
 NUMBERISH = _table((_MAYBE_DIGIT + b" ().+-", MARK))  # `[\d ().+-]`
+NUMBERISH_SLASH = _table((_MAYBE_DIGIT + b" ().+/-", MARK))  # `[\d ().+/-]`: numbers written `030/1234567`
 BASE64 = _table((b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-", MARK))
 
 

@@ -8,6 +8,7 @@ import json
 import math
 import re
 from collections import Counter
+from functools import lru_cache
 
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -37,6 +38,11 @@ _PLACEHOLDER_WORDS = (
     "abcdefghij",
 )
 _PLACEHOLDER_RE = re.compile("|".join(re.escape(w) for w in _PLACEHOLDER_WORDS), re.IGNORECASE)
+# For an ASCII value, substring tests on its lower-case copy answer what _PLACEHOLDER_RE does several times
+# faster (the alternation is tried at every position); a value that is not ASCII takes the regex, whose
+# case folding also matches `ſ` to `s`.
+_PLACEHOLDER_LOWER = tuple(w.lower() for w in _PLACEHOLDER_WORDS)
+assert all(w.isascii() for w in _PLACEHOLDER_LOWER)
 _RUN_RE = re.compile(r"(.)\1{7}")
 _C_LOG_C = [0.0] + [c * math.log2(c) for c in range(1, 1025)]  # c*log2(c) for the counts of short values
 
@@ -50,7 +56,9 @@ def shannon_entropy(value: str) -> float:
     n = len(value)
     if not n:
         return 0.0
-    return math.log2(n) - sum(map(_c_log_c, Counter(value).values())) / n
+    counts = Counter(value).values()
+    # the table's own floats, looked up at C speed when every count is in it (n <= 1024): the same sum
+    return math.log2(n) - sum(map(_C_LOG_C.__getitem__ if n < len(_C_LOG_C) else _c_log_c, counts)) / n
 
 
 # Keys published for local emulators: the Azurite storage account key, the Cosmos DB emulator key.
@@ -62,10 +70,17 @@ PUBLISHED_KEYS = frozenset(
 )
 
 
+@lru_cache(maxsize=1024)  # a value is often asked twice: by Detector.accepts, then by its validator
 def is_placeholder(value: str) -> bool:
     """Documentation values: EXAMPLE keys, `your-key`, `xxxx`, runs of one character, few distinct chars,
     keys published for emulators."""
-    if _PLACEHOLDER_RE.search(value) or _RUN_RE.search(value) or value in PUBLISHED_KEYS:
+    if value.isascii():
+        low = value.lower()
+        if any(w in low for w in _PLACEHOLDER_LOWER):
+            return True
+    elif _PLACEHOLDER_RE.search(value):
+        return True
+    if _RUN_RE.search(value) or value in PUBLISHED_KEYS:
         return True
     return len(value) >= 12 and len(set(value)) < 6
 
@@ -202,15 +217,35 @@ def discord_token_ok(value: str) -> bool:
     return raw is not None and raw.isdigit() and 17 <= len(raw) <= 20
 
 
-_REFERENCE_RE = re.compile(
-    r"^[$%{<(\[/~@]|^\.\.?/|^(?:true|false|null|none|nil|undefined|required|optional|string|str|bytes|int|bool)$"
-    r"|process\.env|os\.environ|getenv|env\(|ENV\[|secrets\.|vault:|://"
-    r"|^[A-Za-z_][A-Za-z0-9_.]*+[(\[]"  # a call, a subscript or a type: get(...), auth[1], Optional[str]
-    r"|^arn:|^(?:env|file|secret|secrets|vault|ssm|keyvault|awssm|gcpsm|sops|op):"  # where it lives
-    r"|^(?:pbkdf2_\w{1,12}|argon2\w{0,4}|bcrypt\w{0,8}|scrypt|sha\d{0,3}|md5)\$|^\{(?:SSHA|SHA|CRYPT|MD5)\}"  # a hash
+# Two regexes, one matched at the start and one searched: one alternation of both costs a try of every
+# anchored branch at every position.
+_REFERENCE_START = re.compile(
+    r"[$%{<(\[/~@]|\.\.?/|(?:true|false|null|none|nil|undefined|required|optional|string|str|bytes|int|bool)$"
+    r"|[A-Za-z_][A-Za-z0-9_.]*+[(\[]"  # a call, a subscript or a type: get(...), auth[1], Optional[str]
+    r"|arn:|(?:env|file|secret|secrets|vault|ssm|keyvault|awssm|gcpsm|sops|op):"  # where it lives
+    r"|(?:pbkdf2_\w{1,12}|argon2\w{0,4}|bcrypt\w{0,8}|scrypt|sha\d{0,3}|md5)\$|\{(?:SSHA|SHA|CRYPT|MD5)\}",  # a hash
+    re.IGNORECASE,
+)
+_REFERENCE_ANYWHERE = re.compile(
+    r"process\.env|os\.environ|getenv|env\(|ENV\[|secrets\.|vault:|://"
     r"|\.(?:txt|pem|key|json|ya?ml|env|crt|p12|pfx|jks|keystore|cfg|conf|ini)$",  # a file holding it
     re.IGNORECASE,
 )
+# _REFERENCE_ANYWHERE for an ASCII value: its words looked for in the lower-cased value (`in` is several
+# times faster than the case-blind alternation), the file extension by a regex led by its literal dot.
+_REFERENCE_WORDS = ("process.env", "os.environ", "getenv", "env(", "env[", "secrets.", "vault:", "://")
+_FILE_EXTENSION = re.compile(r"\.(?:txt|pem|key|json|ya?ml|env|crt|p12|pfx|jks|keystore|cfg|conf|ini)$")
+
+
+def _referenceish(value: str) -> bool:
+    if _REFERENCE_START.match(value) is not None:
+        return True
+    if not value.isascii():
+        return _REFERENCE_ANYWHERE.search(value) is not None
+    low = value.lower()
+    return any(w in low for w in _REFERENCE_WORDS) or _FILE_EXTENSION.search(low) is not None
+
+
 # settings.API_KEY, self._token
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*+(?:\.[A-Za-z_][A-Za-z0-9_]*+)++$")
 _RANDOM_PART = re.compile(
@@ -222,7 +257,7 @@ def is_reference(value: str) -> bool:
     """Code or configuration that names where a secret is (`os.environ[...]`, `${VAR}`, `settings.KEY`,
     `./db-password.txt`), not the secret. A dotted name is code unless a part of it looks random
     (`JFQdImtz.Hh4bQ8` is a password with a dot in it)."""
-    if _REFERENCE_RE.search(value):
+    if _referenceish(value):
         return True
     return _DOTTED.match(value) is not None and not any(_RANDOM_PART.match(p) for p in value.split("."))
 
@@ -284,7 +319,7 @@ def _plain_value_ok(value: str) -> bool:
         return False
     if _IDENTIFIER_RE.match(value) or _WORDS_AND_NUMBER.match(value):  # an identifier, `test-api-key-1`
         return False
-    if len(_CAMEL_WORD.findall(value)) >= 2 and sum(c.isdigit() for c in value) <= 1:
+    if len(_CAMEL_WORD.findall(value)) >= 2 and sum(map(str.isdigit, value)) <= 1:
         return False  # a type name: PKCS7PrivateKeyTypes
     entropy = shannon_entropy(value)
     if len(value) >= 20 and entropy >= 3.5:
@@ -319,7 +354,7 @@ def url_password_ok(value: str) -> bool:
         return False
     if _PORT_LIST.match(value):
         return False
-    return not _REFERENCE_RE.search(value) and not value.startswith(("%s", "{"))
+    return not _referenceish(value) and not value.startswith(("%s", "{"))
 
 
 def bearer_value_ok(value: str) -> bool:
@@ -342,7 +377,7 @@ def password_ok(value: str, min_len: int = 8) -> bool:
         return False
     if value.lower() in _URL_PASSWORD_PLACEHOLDERS or value.lower() in _DOC_CREDENTIALS:
         return False
-    if _REFERENCE_RE.search(value) or value.startswith(("%s", "{")):
+    if _referenceish(value) or value.startswith(("%s", "{")):
         return False
     classes = _char_classes(value)
     entropy = shannon_entropy(value)
