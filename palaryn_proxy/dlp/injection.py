@@ -21,6 +21,7 @@ from .injection_channels import (
     html_channels,
     looks_like_html,
     markdown_channels,
+    reveal_tags,
     split_words,
     tag_payloads,
 )
@@ -30,6 +31,7 @@ from .jsonscan import STRING_RE, unescape
 
 HIDDEN_BONUS = 0.3  # a hidden or decoded channel that scores at least MIN_HIDDEN is a signal of its own
 MIN_HIDDEN = 0.25
+MIN_GAIN = 0.15  # a de-obfuscated reading counts only if it scores this much above the plain text
 SATURATED = 0.95  # a visible score this high needs no look at hidden channels
 _SIGNAL_OF = {"encoded": "encoded_instruction", "obfuscated": "obfuscation"}
 
@@ -74,6 +76,9 @@ class InjectionDetector:
         if tags:
             glob["unicode_tags"] = 0.5
             hidden += [("unicode_tags", t) for t in tags]
+        revealed = None if tags else reveal_tags(text)  # tags between visible words, no hidden run of its own
+        if revealed is not None:
+            hidden.append(("unicode_tags", revealed))
         split = split_words(text)
         if split >= 3:  # zero-width characters inside words: text made to slip past filters
             glob["invisible_text"] = 0.3 if split < 10 else 0.4
@@ -81,6 +86,8 @@ class InjectionDetector:
         best = (score, signals)
         for kind, content in self._extra_channels(text, hidden) if score < SATURATED else ():
             s, sig = score_channel(self.lexicon, content, hidden=True)
+            if kind == "obfuscated" and s < score + MIN_GAIN:
+                continue  # the spaced-out letters undone say nothing the plain text did not ("right-to-left")
             if s >= MIN_HIDDEN:
                 sig = {**sig, _SIGNAL_OF.get(kind, f"hidden_{kind}"): HIDDEN_BONUS}
                 s = combine(sig)
@@ -187,10 +194,17 @@ def _gemini_contents(contents: list[object]) -> list[tuple[str, str]]:
     return out
 
 
+# What a JSON object can start with: `{` after whitespace, or a byte order mark or NUL bytes (json.loads reads
+# UTF-16 and UTF-32 too). Anything else is not an LLM request: no search of the whole body for tool keys.
+_MAY_BE_OBJECT = re.compile(rb"[ \t\n\r]*+\{|\xef\xbb\xbf|\xff\xfe|\xfe\xff|[\s\S]{0,3}\x00")
+
+
 def tool_result_texts(body: bytes, content_type: str) -> list[tuple[str, str]]:
     """The tool results that arrived since the model's last turn in an LLM request (OpenAI chat and
     Responses, Anthropic Messages, Gemini), as (location, text); older turns were checked already."""
-    if not any(k in body for k in (b'"tool', b"function_call_output", b"functionResponse")):
+    if not _MAY_BE_OBJECT.match(body) or not any(
+        k in body for k in (b'"tool', b"function_call_output", b"functionResponse")
+    ):
         return []
     try:
         doc = json.loads(body)

@@ -15,25 +15,31 @@ import html
 import re
 from urllib.parse import unquote
 
+from .injection_unrendered import unrendered_text
+
 _HIDDEN_STYLE = (
-    r"display\s*+:\s*+none|visibility\s*+:\s*+hidden|font-size\s*+:\s*+[01](?:\.\d{1,5})?(?:px|pt|em|rem|%)?\s*+(?:[;\"'!]|$)"
-    r"|opacity\s*+:\s*+0(?:\.0\d{0,5})?\s*+(?:[;\"'!]|$)|color\s*+:\s*+(?:#fff(?:fff)?|white|transparent|rgba\([^)]{0,20},\s{0,20}0\))\b"
+    r"display\s*+:\s*+none|visibility\s*+:\s*+hidden|font-size\s*+:\s*+(?:[012](?:\.\d{1,5})?(?:px|pt)|0(?:\.[0-2]\d{0,4})?(?:em|rem)?|[0-9](?:\.\d{1,5})?%)\s*+(?:[;\"'!]|$)"
+    r"|opacity\s*+:\s*+0(?:\.0\d{0,5})?\s*+(?:[;\"'!]|$)|(?<![\w-])color\s*+:\s*+(?:#fff(?:fff)?|white|transparent|rgba\([^)]{0,20},\s{0,20}0\))\b"
     r"|(?:left|top|right|text-indent)\s*+:\s*+-\d{3,6}(?:px|em)|clip\s*+:\s*+rect\(\s{0,20}0|height\s*+:\s*+[01]px[^\"']{0,80}overflow"
-    r"|transform\s*+:\s*+scale\(\s{0,20}0\s{0,20}\)|max-height\s*+:\s*+0"
+    r"|line-height\s*+:\s*+0\s*+;[^\"']{0,80}overflow|transform\s*+:\s*+scale\(\s{0,20}0\s{0,20}\)|max-height\s*+:\s*+0"
 )
 _HIDDEN_STYLE_RE = re.compile(_HIDDEN_STYLE, re.I)
+_BACKGROUND = re.compile(
+    r"background(?:-color)?\s*+:\s*+(?!#fff(?:fff)?\b|white\b|transparent\b|none\b)[#a-z]", re.I
+)
 _HIDDEN_CLASS = re.compile(
     r"\b(?:sr-only|visually-hidden|screen-reader-text|d-none|invisible|hidden)\b", re.I
 )
 # An attribute that may hide its element; the tag around it is found with rfind/find, so the scan is linear.
 _HIDING_ATTR = re.compile(
-    r"\b(?:style|class)\s*+=\s*+[\"']([^\"'<>]{0,400})|\s(?:hidden|aria-hidden\s*+=\s*+[\"']true)(?=[\s>=/\"'])"
+    r"\b(?:style|class)\s*+=\s*+[\"']([^\"'<>]{0,400})"
+    r"|\s(?:(?:hidden|aria-hidden\s*+=\s*+[\"']true)(?=[\s>=/\"'])|(?:width|height)\s*+=\s*+[\"']?0[\"'\s>/])"
     r"|<font\b[^<>]{0,200}?color\s*+=\s*+[\"']?(?:#fff(?:fff)?|white)\b",
     re.I,
 )
 _TAG_NAME = re.compile(r"<([a-z][a-z0-9]{0,10})\b", re.I)
 _ATTR = re.compile(
-    r"\s(?:alt|title|aria-label|aria-description|placeholder|content|data-[a-z-]{1,30})\s*+=\s*+"
+    r"\s(?:alt|title|aria-label|aria-description|placeholder|content|value|data-[a-z-]{1,30})\s*+=\s*+"
     r"(?:\"([^\"<>]{0,2000})\"|'([^'<>]{0,2000})')",
     re.I,
 )
@@ -57,7 +63,8 @@ _BLOCK_TAGS = frozenset(
 )
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]{0,15})\b[^<>]{0,2000}>|<[!?][^<>]{0,2000}>")
 _TAG_CHARS = re.compile("[\U000e0020-\U000e007e]{8,}+")
-_ZW_IN_WORD = re.compile("[A-Za-z][\u200b\u2060\ufeff\u180e]++(?=[A-Za-z])")
+_ZW_LETTER = "A-Za-z\u00c0-\u024f\u0370-\u06ff\u0750-\u077f\u0900-\u0dff\uac00-\ud7af"
+_ZW_IN_WORD = re.compile(f"[{_ZW_LETTER}][\u200b\u2060\ufeff\u180e]++(?=[{_ZW_LETTER}])")
 _MD_COMMENT = re.compile(
     r"(?m)^[ \t]{0,3}\[[^\]\n]{0,40}\]:[ \t]*+(?:#|<>)[ \t]*+(?:\(([^\n]{0,2000})\)|\"([^\n]{0,2000})\")"
 )
@@ -97,15 +104,34 @@ def _between(
     return spans, inner
 
 
+def _hidden_style(value: str, backgrounds: frozenset[str] = frozenset()) -> bool:
+    """A style that hides its element; white text on a coloured background is plain to see, text in the
+    page's own background colour is not."""
+    ways = [m.group()[:5].lower() for m in _HIDDEN_STYLE_RE.finditer(value)]
+    if any(w != "color" for w in ways) or (bool(ways) and _BACKGROUND.search(value) is None):
+        return True
+    colour = _COLOUR.search(value) if backgrounds else None
+    return colour is not None and colour.group(1).lower() in backgrounds and _BACKGROUND.search(value) is None
+
+
+_COLOUR = re.compile(r"(?<![\w-])color\s*+:\s*+(#[0-9a-f]{3,8}|[a-z]{3,20})\b", re.I)
+_BACKGROUND_OF = re.compile(r"background(?:-color)?\s*+:\s*+(#[0-9a-f]{3,8}|[a-z]{3,20})\b", re.I)
+
+
 def _hidden_elements(text: str, low: str) -> list[str]:
     """Inner text of elements hidden by CSS, classes or attributes (bounded to 5000 characters each)."""
     out = []
     last = 0
+    backgrounds = (
+        frozenset(m.group(1).lower() for _, m in zip(range(50), _BACKGROUND_OF.finditer(text), strict=False))
+        if "background" in low
+        else frozenset()
+    )
     for m in _HIDING_ATTR.finditer(text):
         value = m.group(1)
         if value is not None:
             is_style = low[m.start() : m.start() + 5] == "style"
-            if not (_HIDDEN_STYLE_RE.search(value) if is_style else _HIDDEN_CLASS.search(value)):
+            if not (_hidden_style(value, backgrounds) if is_style else _HIDDEN_CLASS.search(value)):
                 continue
         start = low.rfind("<", max(0, m.start() - 600), m.start() + 1)
         close = low.find(">", m.end(), m.end() + 600)
@@ -152,6 +178,7 @@ def html_channels(text: str) -> tuple[str, list[tuple[str, str]]]:
                               "indent", "clip", "height", "scale", "invisible", "sr-only", "d-none")):  # fmt: skip
         hidden += [("hidden_css", _strip_tags(inner)) for inner in _hidden_elements(text, low)]
     hidden += [("attribute", m.group(1) or m.group(2) or "") for m in _ATTR.finditer(text)]
+    hidden += unrendered_text(text, low)
     drops = list(comment_spans)
     for tag in _DROP_TAGS:
         drops += _between(text, low, f"<{tag}", f"</{tag}", 0)[0]
@@ -187,6 +214,18 @@ def looks_like_html(text: str) -> bool:
 
 
 _CLOSING = re.compile(r"</(?:" + _HTML_TAGS + r")>", re.I)
+
+
+_TAG_ANY = re.compile("[\U000e0020-\U000e007e]")
+_TAG_TABLE = {c: c - 0xE0000 for c in range(0xE0020, 0xE007F)}
+
+
+def reveal_tags(text: str) -> str | None:
+    """The text with its Unicode tag characters read as the ASCII they stand for (spaces and punctuation
+    hidden between visible words of a script that has no tag form); None if there are none."""
+    if _TAG_ANY.search(text) is None:
+        return None
+    return text.translate(_TAG_TABLE)
 
 
 def tag_payloads(text: str) -> list[str]:

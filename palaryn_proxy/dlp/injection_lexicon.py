@@ -35,7 +35,7 @@ CONCEPTS: tuple[str, ...] = (
     "ignore", "instr", "prior", "priorobj", "weakprior", "new", "task", "ai", "roleplay", "unrestricted", "mode",
     "character", "leak", "prompt", "yourprompt", "yours", "user", "send", "sensitive", "destword", "tool", "invoke",
     "danger", "secrecy", "covert", "urgent", "authority", "permit", "emotion", "note", "steer", "decode", "follow",
-    "meta", "self",
+    "meta", "self", "negate", "you", "oblige", "bypass", "safeguard", "trust", "human", "void",
 )  # fmt: skip
 LANGUAGES: tuple[str, ...] = (
     "en", "zh", "hi", "es", "fr", "ar", "bn", "pt", "ru", "ur", "id", "de", "ja", "ko", "tr", "it", "vi", "pl", "nl",
@@ -60,6 +60,10 @@ _ALNUM = "a-z0-9\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff"
 _IN_WORD = re.compile(f"[{_ALNUM}]")
 
 
+_VERBS = frozenset({"send", "invoke", "leak", "ignore", "follow", "decode"})
+_THINGS = frozenset({"sensitive", "destword", "tool", "instr", "prompt", "task", "ai"})
+
+
 def _inherit(table: dict[str, set[str]], whole: frozenset[str]) -> None:
     """An entry also counts for the concepts of the entries inside it: "what is your" (a request to reveal)
     holds "your", "dear ai" (an address) holds "ai". The regex reports one, the longest, entry per place."""
@@ -69,6 +73,7 @@ def _inherit(table: dict[str, set[str]], whole: frozenset[str]) -> None:
         for ch in e:
             node = node.setdefault(ch, {})
         node[""] = {"": e}
+    own = {e: frozenset(cs) for e, cs in table.items()}
     for e, concepts in table.items():
         starts = [0] + [i for i in range(1, len(e)) if not _word_start(e) or not e[i - 1].isalnum()]
         for i in starts:
@@ -83,7 +88,9 @@ def _inherit(table: dict[str, set[str]], whole: frozenset[str]) -> None:
                     and inner != e
                     and (inner not in whole or j + 1 == len(e) or not _IN_WORD.match(e, j + 1))
                 ):
-                    concepts.update(table[inner])
+                    # a verb inside a name of a thing is no act: "email" in "email address", "call" in "api call"
+                    verbs = _VERBS if own[e] <= _THINGS else frozenset()
+                    concepts.update(table[inner] - verbs)
 
 
 def _trie(entries: list[str]) -> str:
@@ -127,7 +134,7 @@ class Hits:
 # concept, so a long clean text costs one scan for the rarer words and a few windows.
 HELPERS = frozenset({
     "yours", "user", "send", "invoke", "leak", "prior", "weakprior", "new", "urgent", "steer", "self", "follow",
-    "destword", "meta", "permit",
+    "destword", "meta", "permit", "negate", "you", "oblige", "bypass", "human",
 })  # fmt: skip
 WINDOW = 260  # characters either side of an anchor hit searched for helper concepts
 MAX_ANCHORS = 3000  # anchor hits that open windows: the first and the last half of them

@@ -158,6 +158,15 @@ _LEET_SHAPE = bytes(
 )
 
 
+def _numeronym(word: str) -> bool:
+    """An abbreviation, not letters in disguise: a digit no leetspeak uses (2, 6, 8: "i18n", "k8s") or a known
+    numeronym ("l10n", "a11y")."""
+    return any(c in "268" for c in word) or word in _NUMERONYMS
+
+
+_NUMERONYMS = frozenset({"l10n", "a11y", "g11n", "m17n", "i14y", "e13n", "p13n", "o11y", "s11n", "c14n"})
+
+
 def unleet(low: str, limit: int = 3000) -> str:
     """`low` with leetspeak words ("1gn0r3", "pr3v10us", "p@ssw0rd") spelled in letters; same length, so
     offsets hold. A word qualifies if it mixes letters with leet digits, is shorter than MAX_WORD and is not a
@@ -184,7 +193,13 @@ def unleet(low: str, limit: int = 3000) -> str:
         b = b if b != -1 else min(len(shape), at + 2 + MAX_WORD)
         seen = b
         word = low[a:b]
-        if 3 <= len(word) < MAX_WORD and not all(c in "0123456789abcdef" for c in word):
+        if "@" in word and low.startswith(".", b):
+            continue  # an e-mail address or a handle's domain, not "p@ssw0rd"
+        if (
+            3 <= len(word) < MAX_WORD
+            and not all(c in "0123456789abcdef" for c in word)
+            and not _numeronym(word)
+        ):
             parts += [low[done:a], word.translate(_LEET_MAP)]
             done = b
     return "".join(parts) + low[done:] if parts else low

@@ -1,6 +1,7 @@
 """The prompt-injection detector on its labelled corpus: precision, recall, F1 and the hard-negative flag rate
-on the part it was tuned on (tune.yaml) and on the held-out part (heldout.yaml, written before tuning and
-never tuned on), both scanned as fetched responses through a default DlpScanner.
+on the parts it was tuned on (tune.yaml, heldout.yaml and heldout2.yaml, each since its first measurement) and
+on the held-out part (heldout3.yaml, written apart and never looked at while tuning), all scanned as fetched
+responses through a default DlpScanner.
 
 Run with `-s` to see the figures and, per family and language, what was missed and what was wrongly flagged.
 """
@@ -15,19 +16,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from conftest import load_corpus
+from conftest import CORPUS, load_corpus
 
 from palaryn_proxy.dlp import DlpScanner
 from palaryn_proxy.dlp.injection import InjectionDetector
 from palaryn_proxy.dlp.injection_lexicon import load_lexicon
 
-# Held-out figures as first measured, after tuning on tune.yaml only (2026-12-08: precision 0.965, recall
-# 0.873, F1 0.916, 8 of 256 hard negatives flagged). The held-out part was not tuned on afterwards, so its
-# flag rate stays above the 2% goal that the tuned part meets; the assertions keep what was reached.
-HELDOUT_F1 = 0.916
-HELDOUT_HARD_NEGATIVE_RATE = 0.032
+# heldout.yaml was held out until 2026-12-08 (precision 0.965, recall 0.873, F1 0.916, 8 of 256 hard
+# negatives flagged, after tuning on tune.yaml only); heldout2.yaml, written blind by someone who never saw
+# the detector, was held out until later that day (precision 0.902, recall 0.561, F1 0.692, 20 of 350 hard
+# negatives flagged, after tuning on the other two). Both have been tuned on since, like tune.yaml, and all
+# three must meet the goals below. heldout3.yaml, written blind too, is the held-out part now: nobody tuning
+# the detector reads it. Measured once after the second tuning round (2026-12-08): precision 0.892, recall
+# 0.586, F1 0.707, 26 of 340 hard negatives flagged — the goals (F1 >= 0.90, <= 2% flagged) are NOT met on
+# text written by another hand, so its test keeps what was reached and the goals stay open.
+TUNED_PARTS = ("tune", "heldout", "heldout2")
+HELD_OUT_PART = "heldout3"
+HELDOUT3_F1 = 0.707
+HELDOUT3_HARD_NEGATIVE_RATE = 0.076
 MARGIN = 0.03
-MAX_HARD_NEGATIVE_RATE = 0.02  # the goal: the tuned part must meet it
+MAX_HARD_NEGATIVE_RATE = 0.02  # the goal, on every part
+MIN_F1_TUNED = 0.95
 
 _MARK = re.compile(r"\{\{(tags|zw|b64|hex|rot13):(.*?)\}\}", re.S)
 
@@ -103,21 +112,22 @@ def _flagged(scanner: DlpScanner, entry: dict[str, Any]) -> bool:
     return r.injection is not None and r.injection.triggered
 
 
+def _measure(scanner: DlpScanner, part: str) -> Figures:
+    corpus = load_corpus(f"injection/{part}.yaml")
+    f = Figures(part, positives=len(corpus["positives"]), negatives=len(corpus["negatives"]))
+    f.missed = [e for e in corpus["positives"] if not _flagged(scanner, e)]
+    f.flagged = [e for e in corpus["negatives"] if _flagged(scanner, e)]
+    print("\n" + f.report())
+    return f
+
+
 @pytest.fixture(scope="module")
 def figures(scanner: DlpScanner) -> dict[str, Figures]:
-    out = {}
-    for part in ("tune", "heldout"):
-        corpus = load_corpus(f"injection/{part}.yaml")
-        f = Figures(part, positives=len(corpus["positives"]), negatives=len(corpus["negatives"]))
-        f.missed = [e for e in corpus["positives"] if not _flagged(scanner, e)]
-        f.flagged = [e for e in corpus["negatives"] if _flagged(scanner, e)]
-        print("\n" + f.report())
-        out[part] = f
-    return out
+    return {part: _measure(scanner, part) for part in TUNED_PARTS}
 
 
 def test_corpus_size_and_coverage() -> None:
-    parts = [load_corpus(f"injection/{p}.yaml") for p in ("tune", "heldout")]
+    parts = [load_corpus(f"injection/{p}.yaml") for p in TUNED_PARTS]
     positives = [e for c in parts for e in c["positives"]]
     negatives = [e for c in parts for e in c["negatives"]]
     assert len(positives) >= 500 and len(negatives) >= 500
@@ -155,16 +165,20 @@ def test_corpus_size_and_coverage() -> None:
     assert len(ids) == len(set(ids))
 
 
-def test_tuned_part(figures: dict[str, Figures]) -> None:
-    f = figures["tune"]
+@pytest.mark.parametrize("part", TUNED_PARTS)
+def test_tuned_part(figures: dict[str, Figures], part: str) -> None:
+    f = figures[part]
     assert f.hard_negative_rate <= MAX_HARD_NEGATIVE_RATE, f.report()
-    assert f.f1 >= 0.95, f.report()
+    assert f.f1 >= MIN_F1_TUNED, f.report()
 
 
-def test_held_out_part(figures: dict[str, Figures]) -> None:
-    f = figures["heldout"]
-    assert f.hard_negative_rate <= HELDOUT_HARD_NEGATIVE_RATE + 0.01, f.report()
-    assert f.f1 >= HELDOUT_F1 - MARGIN, f.report()
+def test_held_out_part(scanner: DlpScanner) -> None:
+    """The honest measurement: a part nobody tuned on (skipped until it has been written)."""
+    if not (CORPUS / "injection" / f"{HELD_OUT_PART}.yaml").exists():
+        pytest.skip(f"{HELD_OUT_PART}.yaml is not written yet")
+    f = _measure(scanner, HELD_OUT_PART)
+    assert f.hard_negative_rate <= HELDOUT3_HARD_NEGATIVE_RATE + 0.01, f.report()
+    assert f.f1 >= HELDOUT3_F1 - MARGIN, f.report()
 
 
 def test_regex_fallback_agrees_with_hyperscan() -> None:
