@@ -18,6 +18,8 @@ def pipeline(runtime: Runtime) -> list[Any]:
     from palaryn_proxy.addons.blocklist import BlocklistStage
     from palaryn_proxy.addons.budget import BudgetStage
     from palaryn_proxy.addons.classify import ClassifyStage
+    from palaryn_proxy.addons.credentials import CredentialStage
+    from palaryn_proxy.addons.credentials_guard import CredentialGuardStage
     from palaryn_proxy.addons.dlp import DlpStage
     from palaryn_proxy.addons.identity import IdentityStage
     from palaryn_proxy.addons.policy import PolicyStage
@@ -26,6 +28,7 @@ def pipeline(runtime: Runtime) -> list[Any]:
     from palaryn_proxy.addons.tlswatch import TlsWatchStage
     from palaryn_proxy.addons.upstream import UpstreamStage
     from palaryn_proxy.addons.usage import UsageStage
+    from palaryn_proxy.credentials.vault import Vault
     from palaryn_proxy.usage import LlmAccountant
 
     audit = AuditStage(runtime)
@@ -33,13 +36,18 @@ def pipeline(runtime: Runtime) -> list[Any]:
     runtime.registry = accountant.registry
     policy = PolicyStage(runtime)
     rate = RateLimitStage(runtime, accountant)
+    vault = Vault(runtime.config.sections.credentials, runtime.config.certs_dir)
+    vault.start()  # every value resolves, or the proxy does not start
     client_guard = ClientGuard(runtime)  # not a stage: the HTTP guard's recorder (see serve/server.py)
-    runtime.stages.update(audit=audit, policy=policy, ratelimit=rate, client_guard=client_guard)
+    runtime.stages.update(
+        audit=audit, policy=policy, ratelimit=rate, client_guard=client_guard, credentials=vault
+    )
     # fmt: off
     return [
         IdentityStage(runtime),               # who: 407, actor / workspace / task / tags, request id
         ClassifyStage(runtime),               # llm / mcp / http, provider adapter, tool
         BlocklistStage(runtime),              # block_domains -> 403
+        CredentialGuardStage(runtime, vault), # misplaced placeholders -> 403; real values scrubbed from answers
         UsageStage(runtime, accountant),      # parse LLM requests; tap streams; settle usage and cost
         policy,                               # packs -> 403 / transform / held for approval; model tool calls
         DlpStage(runtime),                    # secrets / PII: log, redact, 403; prompt injection flagged
@@ -47,6 +55,7 @@ def pipeline(runtime: Runtime) -> list[Any]:
         rate,                                 # requests / tokens per minute -> 429
         AnomalyStage(runtime),                # rolling baselines per actor / tool / workspace -> log, flag, 429
         BudgetStage(runtime, accountant),     # reserve worst case -> 402; cut overspending streams; settle
+        CredentialStage(runtime, vault),      # placeholders -> real values (last); streams scrubbed
         UpstreamStage(runtime),               # upstream deadline, HTTP/2 preference (last request-phase stage)
         audit,                                # request id header, one audit record per flow, metrics
         TlsWatchStage(runtime),               # client-refused TLS handshakes -> /tls-failures, doctor

@@ -12,6 +12,7 @@ from mitmproxy import http
 
 from palaryn_proxy.addons._flow import answered, body, guarded, header, refuse, replace_body, state_of
 from palaryn_proxy.addons._llm import parse_llm_request
+from palaryn_proxy.credentials.plan import SlotMask
 from palaryn_proxy.dlp import DlpScanner, OnTimeout, ScanResult
 from palaryn_proxy.dlp.decoded import BodyPlan, plan_body
 from palaryn_proxy.dlp.scanner import ModelCheck
@@ -46,6 +47,7 @@ class DlpStage:
         if plan is None:
             return
         checks: list[ModelCheck] = []
+        slots = SlotMask(state.credential_plan)  # a credential's placeholder in its slot is not a leak
         result = await self._scan(
             flow,
             state,
@@ -53,8 +55,8 @@ class DlpStage:
             lambda: self.scanner.scan_request(
                 host=state.host,
                 method=req.method,
-                path_and_query=req.path,
-                headers=list(req.headers.items(multi=True)),
+                path_and_query=slots.path(req.path),
+                headers=slots.headers(list(req.headers.items(multi=True))),
                 body=plan.scan,
                 content_type=header(req, b"content-type") or None,
                 model_checks=checks,
@@ -73,11 +75,11 @@ class DlpStage:
             if result.redacted_body is not None:
                 replace_body(req, state, result.redacted_body)  # re-encoded with its Content-Encoding
             if result.redacted_path_and_query is not None:
-                req.path = result.redacted_path_and_query
+                req.path = slots.restore(result.redacted_path_and_query)
             if result.redacted_headers is not None:
                 req.headers.clear()
                 for name, value in result.redacted_headers:
-                    req.headers.add(name, value)
+                    req.headers.add(name, slots.restore(value))
             if state.kind is Kind.LLM:
                 parse_llm_request(flow, state, self.runtime.config.decoded_cap)
 

@@ -205,6 +205,18 @@ KEYS: tuple[Key, ...] = (
     Key("destination_binding", bool, True, "Deny requests whose Host/SNI differs from their CONNECT target."),
     Key("ssrf", dict, {}, "SSRF guard: {enabled: true, allow: [CIDR or host glob], deny: [...]}."),
     Key("anomaly", dict, {}, "Anomaly detection."),
+    Key(
+        "credentials",
+        list,
+        [],
+        "Credential vault: [{name, hosts, header | query | basic | aws_sigv4, value_from, actors, env}].",
+    ),
+    Key(
+        "credentials_required",
+        (bool, list),
+        False,
+        "Refuse requests to bound hosts without the placeholder: true, or a list of host globs.",
+    ),
 )
 KEYS_BY_NAME = {k.name: k for k in KEYS}
 STAGES = (
@@ -219,6 +231,7 @@ STAGES = (
     "policy",
     "ssrf",
     "anomaly",
+    "credentials",
     "audit",
 )
 CHOICES = {  # keys whose value is one of a few words

@@ -11,6 +11,7 @@ from typing import Any
 from palaryn_proxy.anomaly import AnomalyConfig
 from palaryn_proxy.budget import BudgetConfig, parse_budget_config
 from palaryn_proxy.console.config import AdminConfig, parse_admin_config
+from palaryn_proxy.credentials import CredentialsConfig, parse_credentials
 from palaryn_proxy.dlp import DlpConfig
 from palaryn_proxy.events.config import EventsConfig, parse_events_config
 from palaryn_proxy.policy import PolicyEngine
@@ -36,6 +37,7 @@ class Sections:
     anomaly: AnomalyConfig
     admin: AdminConfig
     events: EventsConfig
+    credentials: CredentialsConfig
 
 
 def adapter_hosts(providers: Mapping[str, Any]) -> list[str]:
@@ -70,4 +72,5 @@ def parse(values: Mapping[str, Any], base_dir: Path | None) -> Sections:
         anomaly=AnomalyConfig.from_mapping(values["anomaly"]),
         admin=parse_admin_config(values),
         events=parse_events_config(values, default_events_url(values)),
+        credentials=parse_credentials(values["credentials"], values["credentials_required"], base_dir),
     )

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from palaryn_proxy.budget import BudgetReservation
+    from palaryn_proxy.credentials.plan import Plan as CredentialPlan
     from palaryn_proxy.dlp import StreamScanner
     from palaryn_proxy.policy.model import PolicyContext
     from palaryn_proxy.providers.base import Adapter, LLMRequest
@@ -181,6 +182,7 @@ class FlowState:
     dlp: list[dict[str, str]] = field(default_factory=list)
     anomalies: list[dict[str, Any]] = field(default_factory=list)
     model_tools: list[str] = field(default_factory=list)  # tools an LLM response asked to call
+    credentials: list[str] = field(default_factory=list)  # names of the credentials injected (never values)
     blocked_by: str | None = None  # stage name when the proxy answered instead of upstream
     request_body: DecodedBody | None = None  # decoded once for every stage (addons/_flow.body)
     response_body: DecodedBody | None = None
@@ -190,6 +192,7 @@ class FlowState:
     stream: StreamPlan | None = None  # usage (tap), dlp (scanner), policy and budget (guards)
     admission: Admission | None = None  # ratelimit (check, ticket) and budget (reservation)
     policy: PolicyContext | None = None  # policy: the request's context, for judging model tool calls
+    credential_plan: CredentialPlan | None = None  # credentials: placeholders in slots (dlp skips them)
     upstream_watchdog: asyncio.TimerHandle | None = None  # upstream: the first-byte deadline
     upstream_timeout: float | None = None  # upstream: set when that deadline passed
     headers_at: float | None = None  # anomaly: seconds from request to response headers
@@ -205,7 +208,7 @@ class FlowState:
         """The flow is over and recorded: drop what stages kept for it (parsed bodies, stream guards, which
         are closures over this state). mitmproxy keeps a finished flow in a reference cycle until the
         collector runs; emptied, it holds none of that meanwhile."""
-        self.llm = self.stream = self.admission = self.policy = None
+        self.llm = self.stream = self.admission = self.policy = self.credential_plan = None
         self.request_body = self.response_body = None
         self.upstream_watchdog = None
 

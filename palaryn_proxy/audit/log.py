@@ -89,6 +89,7 @@ def build_record(
         "dlp": list(state.dlp),
         "anomalies": list(state.anomalies),
         "model_tools": list(state.model_tools),
+        "credentials": list(state.credentials),
     }
 
 

@@ -1,7 +1,7 @@
 """The `palaryn-proxy` group and its own commands: run, env, exec, ca, config, hash-token, audit, budget, usage.
 
-anomalies.py, events.py, policy.py and doctor.py register the rest (anomalies; events; policy and approvals;
-doctor).
+anomalies.py, events.py, credentials.py, policy.py and doctor.py register the rest (anomalies; events;
+credentials; policy and approvals; doctor).
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ import click
 from palaryn_proxy import __version__
 from palaryn_proxy.audit import chain_files, read_records, verify
 from palaryn_proxy.cli import anomalies as cli_anomalies
+from palaryn_proxy.cli import credentials as cli_credentials
 from palaryn_proxy.cli import events as cli_events
 from palaryn_proxy.cli import policy as cli_policy
 from palaryn_proxy.cli.report import GROUPS, aggregate, parse_since, render_table
 from palaryn_proxy.config import Config, load_config
+from palaryn_proxy.credentials.vault import Vault
 from palaryn_proxy.errors import PalarynError
 from palaryn_proxy.identity import hash_token
 from palaryn_proxy.tls import agentenv, ca
@@ -99,6 +101,10 @@ def run(config: Config, quiet: bool) -> None:
     from palaryn_proxy.serve import server  # imports mitmproxy: only when running
 
     server.configure_logging(config.log_level, config.log_format.lower(), tuple(config.mask_query_keys))
+    try:  # a credential value that cannot be read stops the start here, with its reason
+        Vault(config.sections.credentials, config.certs_dir).start()
+    except PalarynError as exc:
+        raise click.ClickException(str(exc)) from None
     sys.exit(asyncio.run(server.serve(config, quiet=quiet)))
 
 
@@ -109,7 +115,8 @@ def run(config: Config, quiet: bool) -> None:
 def env(config: Config, actor: str | None, token: str | None) -> None:
     """Print the shell exports that put an agent behind the proxy: eval "$(palaryn-proxy env)"."""
     ca.ensure_ca(config.certs_dir)
-    click.echo(agentenv.shell_exports(agentenv.agent_environment(config, actor, token)))
+    env = {**agentenv.agent_environment(config, actor, token), **_credential_env(config, actor)}
+    click.echo(agentenv.shell_exports(env))
 
 
 @main.command(name="exec", context_settings={"ignore_unknown_options": True})
@@ -120,12 +127,24 @@ def env(config: Config, actor: str | None, token: str | None) -> None:
 def exec_(config: Config, actor: str | None, token: str | None, command: tuple[str, ...]) -> None:
     """Run COMMAND with the agent environment set; exits with its exit code."""
     ca.ensure_ca(config.certs_dir)
-    child_env = {**os.environ, **agentenv.agent_environment(config, actor, token)}
+    child_env = {
+        **os.environ,
+        **agentenv.agent_environment(config, actor, token),
+        **_credential_env(config, actor),
+    }
     try:
         completed = subprocess.run(list(command), env=child_env, check=False)
     except FileNotFoundError:
         raise click.ClickException(f"command not found: {command[0]}") from None
     sys.exit(completed.returncode if completed.returncode >= 0 else 128 - completed.returncode)
+
+
+def _credential_env(config: Config, actor: str | None) -> dict[str, str]:
+    """The credentials' `env` variables holding the actor's placeholders."""
+    try:
+        return cli_credentials.agent_env(config, actor)
+    except PalarynError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.group(name="ca")
@@ -337,6 +356,7 @@ def usage_cmd(since: str, by: str, as_json: bool, **kwargs: Any) -> None:
 cli_policy.register(main, _load, proxy_options)
 cli_anomalies.register(main, _load, proxy_options)
 cli_events.register(main, _load, proxy_options)
+cli_credentials.register(main, _load, proxy_options)
 from palaryn_proxy.cli import doctor  # noqa: E402 - kept beside its registration
 
 doctor.register(main, _load, proxy_options)

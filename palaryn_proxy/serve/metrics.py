@@ -170,6 +170,18 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.credential_injections = Counter(
+            "palaryn_credential_injections",
+            "Real credential values put in place of an agent's placeholder, by credential.",
+            ["credential"],
+            registry=self.registry,
+        )
+        self.credential_refusals = Counter(
+            "palaryn_credential_refusals",
+            "Requests refused over a credential placeholder (misplaced, wrong host or actor, bad signature).",
+            ["credential", "reason"],
+            registry=self.registry,
+        )
 
         for metric in vars(self).values():
             if isinstance(metric, Counter | Gauge | Histogram) and metric._labelnames:

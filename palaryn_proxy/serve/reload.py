@@ -73,6 +73,9 @@ async def reload(runtime: Any, what: str = "config") -> ReloadResult:
         log.error("%s reload failed, keeping the running configuration: %s", what, exc)
         return ReloadResult(False, error=str(exc))
     result = apply(runtime, new)
+    vault = runtime.stages.get("credentials")
+    if vault:  # every credential value is read again (a failure keeps the previous value)
+        await loop.run_in_executor(None, vault.refresh)
     log.warning("%s reloaded: %d policy pack(s)", what, len(new.sections.policy.packs))
     log.info(
         "config reloaded from %s: applied %s", new.source, ", ".join(result.applied) or "(nothing changed)"
