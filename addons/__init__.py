@@ -21,7 +21,10 @@ def pipeline(runtime: Runtime) -> list[Any]:
     from palaryn_proxy.addons.credentials import CredentialStage
     from palaryn_proxy.addons.credentials_guard import CredentialGuardStage
     from palaryn_proxy.addons.dlp import DlpStage
+    from palaryn_proxy.addons.flowguard import FlowGuardStage
     from palaryn_proxy.addons.identity import IdentityStage
+    from palaryn_proxy.addons.killswitch import KillStage
+    from palaryn_proxy.addons.mcpguard import McpGuardStage
     from palaryn_proxy.addons.policy import PolicyStage
     from palaryn_proxy.addons.ratelimit import RateLimitStage
     from palaryn_proxy.addons.ssrf import SsrfStage
@@ -38,6 +41,7 @@ def pipeline(runtime: Runtime) -> list[Any]:
     rate = RateLimitStage(runtime, accountant)
     vault = Vault(runtime.config.sections.credentials, runtime.config.certs_dir)
     vault.start()  # every value resolves, or the proxy does not start
+    kill = KillStage(runtime)
     client_guard = ClientGuard(runtime)  # not a stage: the HTTP guard's recorder (see serve/server.py)
     runtime.stages.update(
         audit=audit, policy=policy, ratelimit=rate, client_guard=client_guard, credentials=vault
@@ -45,12 +49,16 @@ def pipeline(runtime: Runtime) -> list[Any]:
     # fmt: off
     return [
         IdentityStage(runtime),               # who: 407, actor / workspace / task / tags, request id
+        kill,                                 # killed actor / workspace / all -> 403 (shared storage)
         ClassifyStage(runtime),               # llm / mcp / http, provider adapter, tool
         BlocklistStage(runtime),              # block_domains -> 403
         CredentialGuardStage(runtime, vault), # misplaced placeholders -> 403; real values scrubbed from answers
         UsageStage(runtime, accountant),      # parse LLM requests; tap streams; settle usage and cost
         policy,                               # packs -> 403 / transform / held for approval; model tool calls
+        McpGuardStage(runtime),               # MCP tool lists: pinned, poison-scanned, filtered per actor
+        kill.cutter,                          # open streams of a killed scope end at the next event
         DlpStage(runtime),                    # secrets / PII: log, redact, 403; prompt injection flagged
+        FlowGuardStage(runtime),              # private in + untrusted in, then data out -> flow_guard.action
         SsrfStage(runtime),                   # one destination per request; resolved address checked, then dialled
         rate,                                 # requests / tokens per minute -> 429
         AnomalyStage(runtime),                # rolling baselines per actor / tool / workspace -> log, flag, 429

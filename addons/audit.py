@@ -34,6 +34,11 @@ class AuditStage:
         state = state_of(flow)
         if state is not None:
             self.live[state.request_id] = (flow, state)
+            if self.runtime.telemetry is not None:  # the agent's trace continues in the flow's span
+                headers = flow.request.headers
+                self.runtime.telemetry.begin(
+                    state.request_id, headers.get("traceparent"), headers.get("tracestate")
+                )
 
     def request(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)

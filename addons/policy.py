@@ -25,14 +25,17 @@ from palaryn_proxy.addons._flow import (
 )
 from palaryn_proxy.addons._llm import parse_llm_request
 from palaryn_proxy.audit import mask_url
-from palaryn_proxy.classify import mcp_request
+from palaryn_proxy.classify import McpRequest, mcp_request
+from palaryn_proxy.classify.mcp import jsonrpc_error
 from palaryn_proxy.errors import StorageError
 from palaryn_proxy.notify import post_json
 from palaryn_proxy.policy import Effect, PolicyContext, PolicyEngine, PolicyResult, apply_transforms
 from palaryn_proxy.policy.approvals import Approval, ApprovalBook, new_id
+from palaryn_proxy.policy.arguments import arguments_hash
 from palaryn_proxy.providers.base import StreamParser
 from palaryn_proxy.runtime import Runtime
 from palaryn_proxy.serve import reload
+from palaryn_proxy.toolguard.modelcalls import model_tool_calls
 from palaryn_proxy.types import Decision, FlowState, Kind, Reason, Verdict
 from palaryn_proxy.usage.stream import Cut, add_stream_guard
 
@@ -91,7 +94,10 @@ class PolicyStage:
         contexts = [ctx]
         mcp = mcp_request(data, ctype) if state.kind is Kind.MCP else None
         if mcp is not None:  # every call in a batch is judged; one denial denies the batch
-            contexts = [replace(ctx, tool=c.policy_tool, capability=c.capability.value) for c in mcp.calls]
+            contexts = [
+                replace(ctx, tool=c.policy_tool, capability=c.capability.value, arguments=c.arguments)
+                for c in mcp.calls
+            ]
         results = [self.engine.evaluate(c) for c in contexts]
         for result in results:
             for hit in result.reports:
@@ -99,10 +105,17 @@ class PolicyStage:
         result = _most_restrictive(results)
         if result.effect is Effect.DENY:
             refuse(flow, Verdict(Decision.DENY, result.reason, status=403), "policy_denied")
+            _jsonrpc_answer(flow, mcp)
         elif result.effect is Effect.REQUIRE_APPROVAL:
-            await self._hold(
-                flow, state, result, got.raw if got.oversize else data
-            )  # a prefix would match others
+            # Tool calls bind to their exact arguments (the JSON-RPC id changes on every retry); other
+            # requests to their whole body (a prefix would match others).
+            tool_calls = [(c.tool or "", c.arguments) for c in mcp.tool_calls] if mcp is not None else []
+            if tool_calls:
+                body_hash = arguments_hash(tool_calls)
+            else:
+                body_hash = hashlib.sha256(got.raw if got.oversize else data).hexdigest()
+            await self.hold(flow, state, result, body_hash)
+            _jsonrpc_answer(flow, mcp)
         elif result.effect is Effect.TRANSFORM and result.transforms:
             json_body = None if got.oversize else _json_or_none(data, ctype)  # never rewrite from a prefix
             self._transform(flow, state, result, json_body)
@@ -142,7 +155,7 @@ class PolicyStage:
 
     # ------------------------------------------------------------------ approvals
 
-    async def _hold(self, flow: http.HTTPFlow, state: FlowState, result: PolicyResult, body: bytes) -> None:
+    async def hold(self, flow: http.HTTPFlow, state: FlowState, result: PolicyResult, body_hash: str) -> None:
         """Hold the flow (asynchronously: other flows keep moving) until a person decides or time runs out."""
         spec = result.approval
         hold = float(
@@ -151,6 +164,8 @@ class PolicyStage:
             else self.runtime.config.approval_hold_seconds
         )
         ttl = float(spec.ttl_seconds if spec else 3600)
+        if self.approvals is None and self.runtime.storage is not None:  # opened later (kill switch)
+            self.approvals = ApprovalBook(self.runtime.storage)
         if self.approvals is None:
             refuse(
                 flow,
@@ -163,7 +178,6 @@ class PolicyStage:
             )
             return
         url = mask_url(flow.request.pretty_url, self.runtime.sensitive_query_keys)
-        body_hash = hashlib.sha256(body).hexdigest()
         ident = state.identity
         try:
             if await self.approvals.granted(ident.actor, flow.request.method, url, body_hash):
@@ -285,6 +299,13 @@ class PolicyStage:
                 state.decision = Decision.DENY
             return
         result = self.engine.evaluate_model_tools(replace(ctx, model_tools=tuple(state.model_tools)))
+        if result.effect is not Effect.DENY:  # argument rules judge each call with its own arguments
+            got = body(flow.response, state, self.runtime.config.decoded_cap)
+            for name, args in [] if got.oversize else model_tool_calls(got.data):
+                one = self.engine.evaluate_model_tools(replace(ctx, model_tools=(name,), arguments=args))
+                if one.effect is Effect.DENY:
+                    result = one
+                    break
         if result.effect is Effect.DENY:
             reason = Reason(
                 "policy",
@@ -292,6 +313,16 @@ class PolicyStage:
                 f"the model asked to call a denied tool: {result.message}",
             )
             refuse(flow, Verdict(Decision.DENY, reason, status=403), "tool_denied")
+
+
+def _jsonrpc_answer(flow: http.HTTPFlow, mcp: McpRequest | None) -> None:
+    """An MCP client gets the refusal as a JSON-RPC error (its SDK surfaces it to the agent as one)."""
+    if mcp is None or flow.response is None or flow.response.status_code < 400:
+        return
+    state = state_of(flow)
+    message = state.reasons[-1].message if state is not None and state.reasons else "refused by policy"
+    flow.response.content = jsonrpc_error(mcp, message)
+    flow.response.headers["content-type"] = "application/json"
 
 
 def _most_restrictive(results: list[PolicyResult]) -> PolicyResult:

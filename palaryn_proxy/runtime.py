@@ -8,6 +8,7 @@ from typing import Any
 
 from palaryn_proxy.anomaly import store as anomaly_store
 from palaryn_proxy.audit import Ack, AuditWriter, build_record
+from palaryn_proxy.audit.checkpoint import open_checkpointer
 from palaryn_proxy.audit.options import AuditDurability
 from palaryn_proxy.budget import BudgetEngine
 from palaryn_proxy.config import Config
@@ -37,6 +38,7 @@ class Runtime:
     rate_limits: RateLimiter | None = None
     registry: Any = None  # the provider registry, set by the pipeline
     events: Any = None  # the console's EventSink (palaryn_proxy.events), when events.enabled
+    telemetry: Any = None  # the OTLP exporter (palaryn_proxy.telemetry), when otel.enabled
     live: LiveHub = field(default_factory=LiveHub)  # finished flows for the console's live views
     stages: dict[str, Any] = field(default_factory=dict)  # stage objects that other stages or shutdown need
 
@@ -62,6 +64,7 @@ class Runtime:
                 config.audit_max_bytes,
                 options.fsync,
                 acknowledged=options.durability is AuditDurability.ACKNOWLEDGED,
+                checkpointer=open_checkpointer(options, config.audit_log),
             )
         runtime = cls(
             config=config,
@@ -80,6 +83,13 @@ class Runtime:
         )
         if open_audit and config.sections.events.enabled:
             runtime.events = open_events(config, runtime.metrics)
+        if open_audit and config.sections.otel.enabled:
+            from palaryn_proxy.telemetry import open_telemetry
+
+            metrics = runtime.metrics
+            runtime.telemetry = open_telemetry(
+                on_drop=metrics.otel_dropped.inc, on_export_failure=metrics.otel_export_failures.inc
+            )
         return runtime
 
     def finish(self, state: FlowState, duration_s: float) -> Ack | None:
@@ -99,7 +109,32 @@ class Runtime:
         self.metrics.observe_flow(
             state.kind.value, state.decision.value, duration_s, state.identity.actor, state.identity.workspace
         )
+        if state.provider is not None and state.kind.value == "llm":
+            self._observe_llm(state, duration_s)
+        if self.telemetry is not None:
+            self._export(state, record, duration_s)
         return ack
+
+    def _observe_llm(self, state: FlowState, duration_s: float) -> None:
+        """Latency and time to first token by provider and model (unpriced models as `other`: bounded)."""
+        provider = state.provider or ""
+        known = state.model is not None and self.config.sections.prices.is_known(provider, state.model)
+        model = state.model if known and state.model is not None else "other"
+        self.metrics.llm_duration.labels(provider, model).observe(duration_s)
+        tap = state.stream.tap if state.stream is not None else None
+        if tap is not None and tap.first_token_at is not None:
+            self.metrics.llm_ttft_by_model.labels(provider, model).observe(tap.first_token_at - state.started)
+
+    def _export(self, state: FlowState, record: dict[str, Any], duration_s: float) -> None:
+        """Queue the flow's span and metrics (sent on the SDK's thread)."""
+        from palaryn_proxy.telemetry.facts import flow_facts
+
+        facts = flow_facts(state, record, duration_s, self.telemetry.parent_of(state.request_id))
+        try:
+            self.telemetry.record(facts)
+        except Exception:  # boundary: export is best-effort, the flow and its record are done
+            self.metrics.stage_errors.labels("otel").inc()
+            log.exception("otel: cannot export flow %s", state.request_id)
 
     def close(self) -> None:
         """Flush and close the audit log and the event store (synchronous: safe from any shutdown path)."""
@@ -110,6 +145,8 @@ class Runtime:
         finally:
             if self.audit is not None:
                 self.audit.close()
+            if self.telemetry is not None:
+                self.telemetry.close()
 
     async def aclose(self) -> None:
         """Close storage, then the audit log."""

@@ -21,6 +21,9 @@ from palaryn_proxy.ratelimit import RateLimitConfig, parse_rate_limit_config
 from palaryn_proxy.ssrf import SsrfConfig
 from palaryn_proxy.storage import StorageConfig, parse_storage_config
 from palaryn_proxy.storage.factory import DEFAULT_URL, sqlite_path
+from palaryn_proxy.telemetry.config import OtelConfig, parse_otel_config
+from palaryn_proxy.toolguard.config import McpGuardConfig, parse_mcp_config
+from palaryn_proxy.toolguard.flows import FlowGuardConfig, parse_flow_guard
 from palaryn_proxy.usage import pricing_overrides
 
 
@@ -38,6 +41,9 @@ class Sections:
     admin: AdminConfig
     events: EventsConfig
     credentials: CredentialsConfig
+    otel: OtelConfig = OtelConfig()
+    mcp: McpGuardConfig = McpGuardConfig()
+    flow_guard: FlowGuardConfig = FlowGuardConfig()
 
 
 def adapter_hosts(providers: Mapping[str, Any]) -> list[str]:
@@ -73,4 +79,7 @@ def parse(values: Mapping[str, Any], base_dir: Path | None) -> Sections:
         admin=parse_admin_config(values),
         events=parse_events_config(values, default_events_url(values)),
         credentials=parse_credentials(values["credentials"], values["credentials_required"], base_dir),
+        otel=parse_otel_config(values),
+        mcp=parse_mcp_config(values),
+        flow_guard=parse_flow_guard(values),
     )

@@ -64,6 +64,10 @@ class Reason:
         return {"stage": self.stage, "rule": self.rule, "message": self.message}
 
 
+# Service tiers billed at the standard price: not repeated on every audit record.
+STANDARD_TIERS = frozenset({"default", "standard", "auto", "on_demand"})
+
+
 @dataclass(slots=True)
 class Usage:
     """Normalised token usage (the OpenAI / genai-prices convention).
@@ -79,9 +83,14 @@ class Usage:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     estimated: bool = False
+    # Further billed dimensions under genai-prices' usage key names (cache_write_1h_tokens,
+    # input_audio_tokens, web_searches, ...): parts of the counts above or extra units; only keys present.
+    details: dict[str, int] = field(default_factory=dict)
+    service_tier: str | None = None  # the tier the call was billed at (OpenAI flex / priority ...)
+    provider_cost_usd: Decimal | None = None  # the cost the provider itself reported (OpenRouter)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cache_read_tokens": self.cache_read_tokens,
@@ -89,6 +98,14 @@ class Usage:
             "reasoning_tokens": self.reasoning_tokens,
             "estimated": self.estimated,
         }
+        details: dict[str, Any] = dict(self.details)
+        if self.service_tier and self.service_tier not in STANDARD_TIERS:
+            details["service_tier"] = self.service_tier
+        if self.provider_cost_usd is not None:
+            details["provider_cost_usd"] = str(self.provider_cost_usd)
+        if details:
+            out["details"] = details
+        return out
 
     @property
     def total_tokens(self) -> int:

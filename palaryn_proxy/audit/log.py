@@ -21,11 +21,14 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from palaryn_proxy.errors import AuditError
 from palaryn_proxy.types import FlowState
+
+if TYPE_CHECKING:
+    from palaryn_proxy.audit.checkpoint import Checkpointer
 
 log = logging.getLogger("palaryn")
 GENESIS = "0" * 64
@@ -137,6 +140,7 @@ class AuditWriter:
     """
 
     _STOP = object()
+    _CHECKPOINT = object()
 
     def __init__(
         self,
@@ -145,6 +149,7 @@ class AuditWriter:
         fsync: bool = False,
         *,
         acknowledged: bool = False,
+        checkpointer: Checkpointer | None = None,
     ):
         self.path = Path(path)
         self.max_bytes = max_bytes
@@ -161,7 +166,18 @@ class AuditWriter:
         self._failing = False
         self.records_written = 0
         self.records_lost = 0  # records of groups that could not be written
+        self.checkpointer = checkpointer  # signs the chain head (audit/checkpoint.py)
+        self._file_start, self._file_records = (
+            _file_head(self.path, self._prev) if checkpointer else (GENESIS, 0)
+        )
         self._thread.start()
+        if checkpointer is not None:
+            checkpointer.start(self.checkpoint)
+
+    def checkpoint(self) -> None:
+        """Ask the writer thread to sign the chain head once what is queued so far is written."""
+        if not self._closed:
+            self._queue.put(self._CHECKPOINT)
 
     def write(self, record: dict[str, Any]) -> None:
         """Queue a record; nobody waits for it."""
@@ -185,6 +201,8 @@ class AuditWriter:
         self._queue.put(self._STOP)
         self._thread.join()
         self._fh.close()
+        if self.checkpointer is not None:
+            self.checkpointer.close()
 
     def flush(self, timeout: float = 5.0) -> None:
         """Block until every record queued so far is on disk (for tests and `audit tail`)."""
@@ -212,10 +230,12 @@ class AuditWriter:
         records: list[dict[str, Any]] = []
         acks: list[Ack] = []
         flushed: list[threading.Event] = []
-        stop = False
+        stop = checkpoint = False
         for entry in group:
             if entry is self._STOP:
                 stop = True
+            elif entry is self._CHECKPOINT:
+                checkpoint = True
             elif isinstance(entry, threading.Event):
                 flushed.append(entry)
             elif isinstance(entry, tuple):
@@ -226,9 +246,15 @@ class AuditWriter:
         error = self._append(records) if records else None
         if acks:
             _acknowledge(acks, error)
+        if stop or checkpoint:
+            self._sign("shutdown" if stop else "interval")
         for event in flushed:
             event.set()
         return stop
+
+    def _sign(self, reason: str) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.sign(self._file_start, self._file_records, self._prev, reason)
 
     def _append(self, records: list[dict[str, Any]]) -> AuditError | None:
         """Chain and write records, rotating where the size says; on failure cut the file back and say why."""
@@ -266,6 +292,7 @@ class AuditWriter:
         self._size += sum(map(len, lines))
         self._prev = last_hash
         self.records_written += len(lines)
+        self._file_records += len(lines)
 
     def _failed(self, count: int, exc: OSError) -> AuditError:
         """Cut the file back to its last whole group; the chain continues from the last record written."""
@@ -289,16 +316,35 @@ class AuditWriter:
     def _rotate(self) -> None:
         rotated = self._rotated()
         n = int(rotated[-1].name.rsplit(".", 1)[1]) + 1 if rotated else 1
+        self._sign("rotation")  # the file being closed, as it is final
         self.path.rename(self.path.with_name(f"{self.path.name}.{n}"))  # the open handle follows the file
         fh = self.path.open("ab", buffering=0)
         self._fh.close()
         self._fh, self._size = fh, 0
+        self._file_start, self._file_records = self._prev, 0
         if self.fsync:  # the rename and the new file survive a power loss too
             fd = os.open(self.path.parent, os.O_RDONLY)
             try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+
+
+def _file_head(path: Path, prev: str) -> tuple[str, int]:
+    """The `prev_hash` of the file's first record (`prev` for an empty file) and how many records it has."""
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        return prev, 0
+    with fh:
+        first = fh.readline()
+        if not first.strip():
+            return prev, 0
+        count = 1 + sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    try:
+        return str(json.loads(first)["prev_hash"]), count
+    except (ValueError, KeyError) as exc:
+        raise AuditError(f"{path}: the first record is not a valid audit record ({exc})") from None
 
 
 def _chained(record: dict[str, Any], prev: str) -> tuple[bytes, str]:

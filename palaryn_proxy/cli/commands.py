@@ -21,9 +21,14 @@ import click
 from palaryn_proxy import __version__
 from palaryn_proxy.audit import chain_files, read_records, verify
 from palaryn_proxy.cli import anomalies as cli_anomalies
+from palaryn_proxy.cli import auditsign as cli_auditsign
 from palaryn_proxy.cli import credentials as cli_credentials
 from palaryn_proxy.cli import events as cli_events
+from palaryn_proxy.cli import kill as cli_kill
+from palaryn_proxy.cli import mcp as cli_mcp
 from palaryn_proxy.cli import policy as cli_policy
+from palaryn_proxy.cli import reconcile as cli_reconcile
+from palaryn_proxy.cli import replay as cli_replay
 from palaryn_proxy.cli.report import GROUPS, aggregate, parse_since, render_table
 from palaryn_proxy.config import Config, load_config
 from palaryn_proxy.credentials.vault import Vault
@@ -205,9 +210,18 @@ def audit_group() -> None:
 
 @audit_group.command(name="verify")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def audit_verify(files: tuple[str, ...]) -> None:
-    """Verify the hash chain of FILES (rotated files oldest first, then the current one)."""
-    result = verify(files)
+@click.option("--checkpoints", type=click.Path(dir_okay=False), help="Signed checkpoints to check against.")
+@click.option("--pubkey", type=click.Path(dir_okay=False), help="Their public key (`audit pubkey`).")
+def audit_verify(files: tuple[str, ...], checkpoints: str | None, pubkey: str | None) -> None:
+    """Verify the hash chain of FILES (rotated files oldest first, then the current one); with --checkpoints
+    and --pubkey, also that no record signed by a checkpoint was removed (from the end too)."""
+    if (checkpoints is None) != (pubkey is None):
+        raise click.UsageError("--checkpoints and --pubkey go together")
+    result = (
+        cli_auditsign.verify_with_checkpoints(files, checkpoints, pubkey)
+        if checkpoints is not None and pubkey is not None
+        else verify(files)
+    )
     if not result.ok:
         raise click.ClickException(result.message)
     click.echo(result.message)
@@ -354,9 +368,14 @@ def usage_cmd(since: str, by: str, as_json: bool, **kwargs: Any) -> None:
 
 
 cli_policy.register(main, _load, proxy_options)
+cli_auditsign.register(audit_group, _load, proxy_options)
+cli_replay.register(cli_policy.policy_group)
 cli_anomalies.register(main, _load, proxy_options)
 cli_events.register(main, _load, proxy_options)
 cli_credentials.register(main, _load, proxy_options)
+cli_mcp.register(main, _load, proxy_options)
+cli_kill.register(main, _load, proxy_options)
+cli_reconcile.register(main, _load, proxy_options)
 from palaryn_proxy.cli import doctor  # noqa: E402 - kept beside its registration
 
 doctor.register(main, _load, proxy_options)

@@ -15,6 +15,7 @@ from palaryn_proxy.console.backend import Backend, Unavailable
 from palaryn_proxy.console.config import Role
 from palaryn_proxy.console.params import BadParam, parse_bucket, parse_choice, parse_limit, parse_time
 from palaryn_proxy.events import FlowQuery
+from palaryn_proxy.toolguard.kills import KillBook, parse_duration, scope_of
 
 SPEND_BY = ("actor", "workspace", "task", "model", "provider")
 KINDS = ("llm", "mcp", "http", "passthrough")
@@ -77,6 +78,9 @@ class AdminApi:
                 Role.APPROVER,
                 self._decide,
             ),  # fmt: skip
+            ("POST", re.compile(r"/api/v1/kill"), Role.APPROVER, self._kill),
+            ("POST", re.compile(r"/api/v1/unkill"), Role.APPROVER, self._unkill),
+            ("GET", re.compile(r"/api/v1/kills"), None, self._kills),
             ("GET", re.compile(r"/api/v1/security"), None, self._security),
             ("GET", re.compile(r"/api/v1/policy"), None, self._policy),
             ("GET", re.compile(r"/api/v1/events/stream"), None, self._stream),
@@ -206,6 +210,47 @@ class AdminApi:
         except ValueError as exc:
             raise ApiError(409, "already_decided", str(exc)) from None
         return json_response(decided)
+
+    # ---- kill switch -------------------------------------------------------------------------------------
+
+    def _kill_book(self) -> KillBook:
+        storage = self.backend.runtime.storage
+        if storage is None:
+            raise Unavailable("the kill switch needs the shared storage (storage.url)")
+        return KillBook(storage)
+
+    def _kill_scope(self, body: dict[str, Any]) -> tuple[str, str]:
+        actor, workspace, everything = body.get("actor"), body.get("workspace"), body.get("all", False)
+        if not all(isinstance(v, str | None) for v in (actor, workspace)) or not isinstance(everything, bool):
+            raise ApiError(
+                400, "bad_body", 'send {"actor": "<name>"}, {"workspace": "<name>"} or {"all": true}'
+            )
+        try:
+            return scope_of(actor, workspace, everything)
+        except ValueError as exc:
+            raise ApiError(400, "bad_body", str(exc)) from None
+
+    def _kill(self, req: Request, who: Principal, _: re.Match[str]) -> Response:
+        body = _json_body(req)
+        scope, target = self._kill_scope(body)
+        reason = body.get("reason") or ""
+        if not isinstance(reason, str):
+            raise ApiError(400, "bad_body", "reason: expected a string")
+        try:
+            seconds = parse_duration(body.get("for"))
+        except ValueError as exc:
+            raise ApiError(400, "bad_body", f"for: {exc}") from None
+        made = self.backend.run(self._kill_book().kill(scope, target, reason, who.name, seconds))
+        return json_response(made.describe())
+
+    def _unkill(self, req: Request, who: Principal, _: re.Match[str]) -> Response:
+        scope, target = self._kill_scope(_json_body(req))
+        if not self.backend.run(self._kill_book().unkill(scope, target)):
+            raise ApiError(404, "not_found", f"no kill of {scope} {target!r} in force")
+        return json_response({"ok": True, "scope": scope, "target": target})
+
+    def _kills(self, req: Request, who: Principal, _: re.Match[str]) -> Response:
+        return json_response({"kills": [k.describe() for k in self.backend.run(self._kill_book().all())]})
 
     def _security(self, req: Request, who: Principal, _: re.Match[str]) -> Response:
         since, until = self._range(req, "7d")

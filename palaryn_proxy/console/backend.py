@@ -30,7 +30,8 @@ class Backend:
             raise Unavailable("the event store is off (events.enabled: false)")
         return sink.store
 
-    def _run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run `coro` on the proxy's event loop (where the shared storage client lives) and wait for it."""
         try:
             return asyncio.run_coroutine_threadsafe(coro, self.loop).result(LOOP_TIMEOUT)
         except TimeoutError:
@@ -44,21 +45,21 @@ class Backend:
     def approvals(self, status: str | None) -> list[dict[str, Any]]:
         if self.runtime.storage is None:
             return []
-        return [a.describe() for a in self._run(self._book().all(status))]
+        return [a.describe() for a in self.run(self._book().all(status))]
 
     def pending_approvals(self) -> int:
         return len(self.approvals("pending"))
 
     def decide(self, approval_id: str, approve: bool, by: str, reason: str | None) -> dict[str, Any]:
         """Raises KeyError (unknown or expired) or ValueError (already decided)."""
-        decided = self._run(self._book().decide(approval_id, approve, by, reason))
+        decided = self.run(self._book().decide(approval_id, approve, by, reason))
         return dict(decided.describe())
 
     def budgets(self) -> list[dict[str, Any]]:
         engine = self.runtime.budgets
         if engine is None:
             return []
-        return [row.to_dict() for row in self._run(engine.status())]
+        return [row.to_dict() for row in self.run(engine.status())]
 
     def packs(self) -> list[dict[str, Any]]:
         policy = self.runtime.stages.get("policy")

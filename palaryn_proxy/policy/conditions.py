@@ -6,9 +6,10 @@ import fnmatch
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from palaryn_proxy.errors import ConfigError
+from palaryn_proxy.policy.arguments import compile_arguments
 from palaryn_proxy.policy.model import PolicyContext
 from palaryn_proxy.ssrf import normalize_host
 from palaryn_proxy.types import Capability, Kind
@@ -129,11 +130,25 @@ class Condition:
         return f"{self.key}: {self.spec.field} {shown!r} not in {list(self.matcher.patterns)}"
 
 
-def compile_condition(where: str, key: str, raw: Any) -> Condition | None:
+class AnyCondition(Protocol):
+    """What a rule's conditions share (Condition, ArgumentsCondition, replay's stand-ins)."""
+
+    @property
+    def key(self) -> str: ...
+
+    def holds(self, view: RequestView) -> bool: ...
+
+    def explain_miss(self, view: RequestView) -> str: ...
+
+
+def compile_condition(where: str, key: str, raw: Any) -> AnyCondition | None:
     """Compile one `conditions` entry; an empty list is no condition at all (it matches everything)."""
+    if key == "arguments":
+        return compile_arguments(where, raw)
     spec = CONDITION_SPECS.get(key)
     if spec is None:
-        raise ConfigError(f"{where}.{key}: unknown condition; valid are {', '.join(CONDITION_SPECS)}")
+        valid = ", ".join([*CONDITION_SPECS, "arguments"])
+        raise ConfigError(f"{where}.{key}: unknown condition; valid are {valid}")
     if raw is None:
         return None
     if isinstance(raw, str):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from palaryn_proxy.errors import ConfigError
-from palaryn_proxy.policy.conditions import RequestView
+from palaryn_proxy.policy.conditions import Condition, RequestView
 from palaryn_proxy.policy.loader import Pack, Rule, load_pack
 from palaryn_proxy.policy.model import ApprovalSpec, Effect, PolicyContext, PolicyResult, ReportHit
 from palaryn_proxy.policy.transforms import Transform
@@ -40,7 +40,10 @@ def _rule_outcome(pack: Pack, rule: Rule, view: RequestView, response: bool) -> 
         message += f": {rule.description}"
     if response:
         tools = [
-            t for c in rule.conditions if c.key == "model_tools" for t in c.matcher.any(view.ctx.model_tools)
+            t
+            for c in rule.conditions
+            if isinstance(c, Condition) and c.key == "model_tools"
+            for t in c.matcher.any(view.ctx.model_tools)
         ]
         message += f" (model asked for tool {', '.join(tools)})"
     return _Outcome(rule.effect, pack.name, rule.name, message, rule.approval, rule.transforms)

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from palaryn_proxy.errors import ConfigError
-from palaryn_proxy.policy.conditions import Condition, Matcher, compile_condition, host_matcher
+from palaryn_proxy.policy.conditions import AnyCondition, Matcher, compile_condition, host_matcher
 from palaryn_proxy.policy.model import ApprovalSpec, Effect
 from palaryn_proxy.policy.transforms import Transform, parse_transforms
 
@@ -36,7 +36,7 @@ class Rule:
     description: str
     effect: Effect
     priority: int
-    conditions: tuple[Condition, ...]
+    conditions: tuple[AnyCondition, ...]
     approval: ApprovalSpec | None
     transforms: tuple[Transform, ...]
     report: bool
@@ -134,7 +134,7 @@ def _no_unknown(where: str, raw: Mapping[Any, Any], allowed: frozenset[str]) -> 
         raise ConfigError(f"{where}.{unknown[0]}: unknown key; valid keys are {', '.join(sorted(allowed))}")
 
 
-def _conditions(where: str, raw: Any) -> tuple[Condition, ...]:
+def _conditions(where: str, raw: Any) -> tuple[AnyCondition, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, Mapping):

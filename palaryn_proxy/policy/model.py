@@ -56,6 +56,7 @@ class PolicyContext:
     provider: str | None = None
     model: str | None = None
     model_tools: tuple[str, ...] = ()
+    arguments: Any = None  # the tool call's arguments (MCP tools/call, or one model tool call)
     headers: tuple[tuple[str, str], ...] = ()  # no condition reads these two: the proxy leaves them empty
     json_body: Any = None
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from palaryn_proxy.pricing.identity import model_names
 from palaryn_proxy.pricing.limits import default_max_output_tokens
 from palaryn_proxy.pricing.overrides import ModelPrice, parse_overrides
 from palaryn_proxy.pricing.snapshot import SnapshotPrice, find
@@ -84,9 +85,10 @@ class PriceBook:
             if override is not None:
                 return override
         for model in (response_model, request_model):
-            found = self._find(provider, model)
-            if found is not None:
-                return found
+            for name in model_names(provider, model) if model else ():
+                found = self._find(provider, name)
+                if found is not None:
+                    return found
         return None
 
 

@@ -14,7 +14,30 @@ from palaryn_proxy.errors import ConfigError
 from palaryn_proxy.types import Usage
 
 PER_MTOK = Decimal(1_000_000)
-PRICE_KEYS = ("input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok")
+PER_K = Decimal(1_000)
+PRICE_KEYS = (
+    "input_per_mtok",
+    "output_per_mtok",
+    "cache_read_per_mtok",
+    "cache_write_per_mtok",
+    "cache_write_1h_per_mtok",
+    "input_audio_per_mtok",
+    "output_audio_per_mtok",
+    "input_image_per_mtok",
+    "output_image_per_mtok",
+    "web_search_per_k",
+    "code_execution_per_k",
+)
+# Parts of input / output (usage.details key -> override key) priced at their own rate when one is set.
+_INPUT_PARTS = (
+    ("input_audio_tokens", "input_audio_per_mtok"),
+    ("input_image_tokens", "input_image_per_mtok"),
+)
+_OUTPUT_PARTS = (
+    ("output_audio_tokens", "output_audio_per_mtok"),
+    ("output_image_tokens", "output_image_per_mtok"),
+)
+_PER_USE = (("web_searches", "web_search_per_k"), ("code_executions", "code_execution_per_k"))
 REQUIRED_KEYS = ("input_per_mtok", "output_per_mtok")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _EXAMPLE = "e.g. pricing.overrides: {my-llama-*: {input_per_mtok: 0.2, output_per_mtok: 0.6}}"
@@ -28,22 +51,54 @@ class ModelPrice:
     output_per_mtok: Decimal | None = None
     cache_read_per_mtok: Decimal | None = None
     cache_write_per_mtok: Decimal | None = None
+    cache_write_1h_per_mtok: Decimal | None = None
+    input_audio_per_mtok: Decimal | None = None
+    output_audio_per_mtok: Decimal | None = None
+    input_image_per_mtok: Decimal | None = None
+    output_image_per_mtok: Decimal | None = None
+    web_search_per_k: Decimal | None = None
+    code_execution_per_k: Decimal | None = None
 
     def cost(self, usage: Usage) -> Decimal:
-        """Cost of `usage` (normalised convention: input includes cache tokens, output includes reasoning)."""
+        """Cost of `usage` (normalised convention: input includes cache tokens, output includes reasoning).
+
+        Parts with a price of their own (1-hour cache writes, audio / image tokens) are taken out of their
+        whole and billed at it; per-use counts (web searches, code executions) are billed per thousand."""
+        details = usage.details
         input_price = self.input_per_mtok or Decimal(0)
+        output_price = self.output_per_mtok or Decimal(0)
         read_price = input_price if self.cache_read_per_mtok is None else self.cache_read_per_mtok
         write_price = input_price if self.cache_write_per_mtok is None else self.cache_write_per_mtok
         cache_read, cache_write = max(usage.cache_read_tokens, 0), max(usage.cache_write_tokens, 0)
+        write_1h = min(max(details.get("cache_write_1h_tokens", 0), 0), cache_write)
+        write_1h_price = write_price if self.cache_write_1h_per_mtok is None else self.cache_write_1h_per_mtok
         uncached = max(usage.input_tokens - cache_read - cache_write, 0)
         output = max(usage.output_tokens, usage.reasoning_tokens, 0)
         total = (
-            uncached * input_price
-            + cache_read * read_price
-            + cache_write * write_price
-            + output * (self.output_per_mtok or Decimal(0))
+            cache_read * read_price
+            + (cache_write - write_1h) * write_price
+            + write_1h * write_1h_price
+            + self._parts(uncached, input_price, details, _INPUT_PARTS)
+            + self._parts(output, output_price, details, _OUTPUT_PARTS)
         )
-        return total / PER_MTOK
+        per_use = sum(
+            (max(details.get(key, 0), 0) * (getattr(self, price) or 0) for key, price in _PER_USE),
+            Decimal(0),
+        )
+        return total / PER_MTOK + per_use / PER_K
+
+    def _parts(
+        self, whole: int, price: Decimal, details: Mapping[str, int], parts: tuple[tuple[str, str], ...]
+    ) -> Decimal:
+        """`whole` tokens at `price`, except the parts whose own price is set (capped at the whole)."""
+        total, rest = Decimal(0), whole
+        for key, price_key in parts:
+            own = getattr(self, price_key)
+            n = min(max(details.get(key, 0), 0), rest)
+            if own is not None and n:
+                total += n * own
+                rest -= n
+        return total + rest * price
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,16 @@ descendant of `output_tokens`. So the fields map one to one; inconsistent counts
 (input raised to at least cache_read + cache_write, output to at least reasoning) because genai-prices
 rejects a part larger than its whole. Tiered prices (e.g. Gemini 2.5 Pro above 200k input tokens) are
 selected by the total `input_tokens`, cached ones included, applied to every token ("cliff" tiers).
-Cache writes are billed at `cache_write_mtok` (Anthropic's 5-minute rate): Usage has no 1-hour split.
+`Usage.details` (1-hour cache writes, audio / image tokens, web searches, ... under genai-prices' own key
+names) are passed along as further parts, and a service tier as the price context, so one calc_price call
+prices every dimension; a tier whose variant leaves the prices unchanged ("default") is priced as none.
 
 Fast path: genai-prices' `calc_price` costs 60-250 µs a call (unit registry, validation...). Without tiers,
 the price of a resolved `gp.ModelPrice` is a per-request constant plus a rate per leaf count (uncached
 input, cache read, cache write, non-reasoning output, reasoning), so `_rates` derives those rates once per
 ModelPrice by asking genai-prices to price a million of each leaf, checks them on two mixed usages and
 caches them (conditional prices resolve to stable ModelPrice objects, so they are cached too). Tiered
-prices, anything the check rejects, `service_tier` variants, groq's whisper models (billed by audio
+prices, anything the check rejects, usage with details, `service_tier` variants, groq's whisper models (billed by audio
 seconds) and non-int counts keep calling genai-prices. Results are exactly equal: rates and counts are
 non-negative, so every intermediate value of either computation is a multiple of 10**`_Rates.exponent`
 no larger than the total (scaled by the unit's `per` for genai-prices' products); if the total fits in
@@ -66,6 +68,7 @@ PROVIDER_IDS: dict[str, str | None] = {
     "together": "together",
     "fireworks": "fireworks",
     "cohere": "cohere",
+    "perplexity": "perplexity",
     "ollama": None,
 }
 
@@ -79,7 +82,9 @@ class SnapshotPrice:
 
     def cost(self, usage: Usage, at: datetime, service_tier: str | None = None) -> Decimal | None:
         """Total USD for `usage` at time `at`; None if genai-prices rejects the data (logged)."""
-        if not service_tier and (self.provider.id, self.model.id) not in _AUDIO_BILLED:
+        if service_tier and not self._tier_applies(service_tier, at):
+            service_tier = None  # the standard tier, or one this model has no price for: same price
+        if not service_tier and not usage.details and (self.provider.id, self.model.id) not in _AUDIO_BILLED:
             rates = _rates(self.model.get_prices(at))
             total = rates.exact_total(clamped_counts(usage)) if rates is not None else None
             if total is not None:
@@ -93,6 +98,15 @@ class SnapshotPrice:
             log.warning("genai-prices could not price %s/%s: %s", self.provider.id, self.model.id, err)
             return None
         return result.total_price
+
+    def _tier_applies(self, service_tier: str, at: datetime) -> bool:
+        """Whether the tier changes this model's prices (genai-prices ignores the context for a model found
+        through another provider's list, as Azure finds OpenAI's; a "default" variant may repeat the
+        standard prices)."""
+        if not self.model.price_variants or not any(self.model is m for m in self.provider.models):
+            return False
+        standard = self.model.get_prices(at)
+        return vars(self.model.get_prices(at, {"service_tier": service_tier})) != vars(standard)
 
 
 # Special-cased in gp.ModelInfo.calc_price.
@@ -215,8 +229,22 @@ def clamped_counts(usage: Usage) -> tuple[int, int, int, int, int]:
 
 
 def to_genai_usage(usage: Usage) -> gp.Usage:
-    """Map normalised usage to genai-prices' usage, clamping parts that exceed their whole."""
-    return _genai_usage(clamped_counts(usage))
+    """Map normalised usage, with its details (already under genai-prices' key names), to genai-prices'
+    usage, clamping parts that exceed their whole."""
+    base = _genai_usage(clamped_counts(usage))
+    for key, value in usage.details.items():
+        if key in GENAI_USAGE_KEYS and value:
+            setattr(base, key, value)
+    return base
+
+
+def _usage_keys() -> frozenset[str]:
+    from genai_prices.data_units import unit_data
+
+    return frozenset(unit_data)
+
+
+GENAI_USAGE_KEYS = _usage_keys()  # every usage key genai-prices prices (its unit registry)
 
 
 def _genai_usage(counts: tuple[int, int, int, int, int]) -> gp.Usage:

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..types import Usage
 from .base import Adapter, LLMRequest, LLMResult, StreamParser, usage_or_problem
+from .details import anthropic_details
 from .fields import as_dict, as_list, as_str, count, load_json, opt_int, opt_str, text_of, usage_dict
 from .frames import Framer
 from .openai import clean_path
@@ -19,16 +20,22 @@ _TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 def anthropic_usage(raw: Any) -> Usage:
     """Anthropic: input_tokens EXCLUDES the prompt cache — cache_read_input_tokens and
     cache_creation_input_tokens are reported beside it — so input = input_tokens + cache reads + cache
-    writes. output_tokens includes extended-thinking tokens, which are not reported separately, so
-    reasoning_tokens stays 0."""
+    writes (cache_creation splits the writes by lifetime into details). output_tokens includes
+    extended-thinking tokens; output_tokens_details.thinking_tokens, where reported, is that part."""
     u = usage_dict(raw, "usage")
     read = count(u, "cache_read_input_tokens", "usage")
     write = count(u, "cache_creation_input_tokens", "usage")
+    details = anthropic_details(u)
+    # Some responses report only the split: the writes are then its sum.
+    write = write or details.get("cache_write_5m_tokens", 0) + details.get("cache_write_1h_tokens", 0)
     return Usage(
         input_tokens=count(u, "input_tokens", "usage", required=True) + read + write,
         output_tokens=count(u, "output_tokens", "usage", required=True),
         cache_read_tokens=read,
         cache_write_tokens=write,
+        reasoning_tokens=count(as_dict(u.get("output_tokens_details")), "thinking_tokens", "usage"),
+        details=details,
+        service_tier=opt_str(u.get("service_tier")),
     )
 
 

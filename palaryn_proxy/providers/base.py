@@ -18,7 +18,7 @@ _MAX_TEXT_CHARS = 8 << 20  # output text kept for estimation; characters beyond 
 _MAX_PROBLEMS = 5
 _MAX_TOOLS = 256  # tool-call names kept per response
 # The OpenAI API surfaces; several providers also serve them next to their native API.
-OPENAI_APIS = frozenset({"chat.completions", "responses", "completions", "embeddings"})
+OPENAI_APIS = frozenset({"chat.completions", "responses", "completions", "embeddings", "images"})
 
 _STREAM_TYPES = {
     "text/event-stream": "sse",
@@ -50,6 +50,7 @@ class LLMRequest:
     stream_shape: str | None = None  # "sse" | "ndjson" | "json_array" | "eventstream" | None
     deployment: str | None = None
     api_version: str | None = None  # Azure's `api-version` query parameter
+    service_tier: str | None = None  # the tier the request asks for (OpenAI `service_tier`)
 
 
 @dataclass(slots=True)

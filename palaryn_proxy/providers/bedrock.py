@@ -13,6 +13,7 @@ from urllib.parse import unquote
 from ..types import Usage
 from .base import Adapter, LLMRequest, LLMResult, StreamParser, usage_or_problem
 from .bedrock_invoke import InvokeStreamParser, invoke_request, invoke_result
+from .details import put
 from .eventstream import EventStreamDecoder
 from .fields import as_dict, as_list, as_str, count, load_json, opt_int, text_of, usage_dict
 from .openai import clean_path
@@ -27,15 +28,22 @@ def bedrock_usage(raw: Any) -> Usage:
     """Bedrock Converse: inputTokens EXCLUDES the prompt cache — cacheReadInputTokens and
     cacheWriteInputTokens are reported beside it (totalTokens is the sum of all four counts) — so
     input = inputTokens + cache reads + cache writes. outputTokens includes any reasoning tokens, which
-    are not reported separately."""
+    are not reported separately. cacheDetails splits the writes by TTL ("5m" / "1h")."""
     u = usage_dict(raw, "usage")
     read = count(u, "cacheReadInputTokens", "usage")
     write = count(u, "cacheWriteInputTokens", "usage")
+    details: dict[str, int] = {}
+    for entry in as_list(u.get("cacheDetails")):
+        entry = as_dict(entry)
+        ttl = as_str(entry.get("ttl"))
+        if ttl in ("5m", "1h"):
+            put(details, f"cache_write_{ttl}_tokens", count(entry, "inputTokens", "usage.cacheDetails"))
     return Usage(
         input_tokens=count(u, "inputTokens", "usage", required=True) + read + write,
         output_tokens=count(u, "outputTokens", "usage", required=True),
         cache_read_tokens=read,
         cache_write_tokens=write,
+        details=details,
     )
 
 

@@ -82,7 +82,11 @@ class InvokeStreamParser(AnthropicStreamParser):
         metrics = event.get("amazon-bedrock-invocationMetrics")
         if metrics is not None:
             self.done = True
+            claude = self.usage  # Claude's own message usage, with its cache-lifetime and thinking details
             self.set_usage(invocation_metrics_usage, metrics)
+            if claude is not None and self.usage is not None and self.usage is not claude:
+                self.usage.details = claude.details
+                self.usage.reasoning_tokens = min(claude.reasoning_tokens, self.usage.output_tokens)
 
     def set_model(self, model: Any) -> None:
         """Keep the path's model id (the billed one), not the short name inside Claude's events."""

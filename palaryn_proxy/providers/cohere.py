@@ -7,6 +7,7 @@ from typing import Any
 
 from ..types import Usage
 from .base import OPENAI_APIS, Adapter, LLMRequest, LLMResult, StreamParser, usage_or_problem
+from .embeddings import cohere_embed_result, embed_request
 from .fields import as_dict, as_str, count, load_json, opt_int, opt_str, text_of, usage_dict
 from .openai import OpenAIAdapter, clean_path
 from .sse import SSEDecoder
@@ -15,17 +16,22 @@ from .sse import SSEDecoder
 def cohere_usage(raw: Any) -> Usage:
     """Cohere v2: usage.billed_units {input_tokens, output_tokens} is what is billed (the prompt
     template Cohere adds is not); usage.tokens counts what the model actually read and wrote. We report
-    billed units, falling back to tokens; usage.cached_tokens, when sent, is the cached part of the
-    input. Reasoning is not reported separately."""
+    billed units, falling back to tokens. usage.cached_tokens counts raw tokens (a part of
+    usage.tokens.input_tokens, not of the billed units), so it is a cache read only when the raw counts
+    are what we report. Reasoning is not reported separately."""
     u = usage_dict(raw, "usage")
     billed = as_dict(u.get("billed_units"))
     path = "usage.billed_units"
-    if not billed:
+    cached = count(u, "cached_tokens", "usage")
+    if billed:
+        cached = 0
+    else:
         billed, path = as_dict(u.get("tokens")), "usage.tokens"
+    input_tokens = count(billed, "input_tokens", path, required=True)
     return Usage(
-        input_tokens=count(billed, "input_tokens", path, required=True),
+        input_tokens=input_tokens,
         output_tokens=count(billed, "output_tokens", path),
-        cache_read_tokens=count(u, "cached_tokens", "usage"),
+        cache_read_tokens=min(cached, input_tokens),
     )
 
 
@@ -58,6 +64,8 @@ class CohereAdapter(Adapter):
     def parse_request(
         self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
     ) -> LLMRequest | None:
+        if clean_path(path) in ("/v1/embed", "/v2/embed") and method.upper() == "POST":
+            return embed_request(self.id, "cohere.embed", None, body)
         if clean_path(path) != "/v2/chat":
             return self._openai.parse_request(method, path, query, headers, body)
         if method.upper() != "POST":
@@ -80,6 +88,8 @@ class CohereAdapter(Adapter):
     def parse_json(self, req: LLMRequest, data: Any) -> LLMResult:
         if req.api in OPENAI_APIS:
             return self._openai.parse_json(req, data)
+        if req.api == "cohere.embed":
+            return cohere_embed_result(req, data)
         obj = as_dict(data)
         usage, problem = usage_or_problem(cohere_usage, obj.get("usage"))
         text, tools = _message_output(as_dict(obj.get("message")))

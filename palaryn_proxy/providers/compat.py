@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..types import Usage
+from .details import provider_cost, put
 from .fields import as_dict, count, usage_dict
 from .openai import OpenAIAdapter, chat_usage
 
@@ -38,6 +39,28 @@ class XAIAdapter(OpenAIAdapter):
         return usage
 
 
+class PerplexityAdapter(OpenAIAdapter):
+    id = "perplexity"
+    hosts = ("api.perplexity.ai",)
+
+    def chat_usage(self, raw: Any) -> Usage:
+        """Perplexity (Sonar) chat completions: citation_tokens and reasoning_tokens are billed beside
+        completion_tokens (as genai-prices reads them), so output = completion + reasoning + citations,
+        with the citation part in details; num_search_queries counts the billed web searches."""
+        usage = chat_usage(raw)
+        u = usage_dict(raw, "usage")
+        reasoning = count(u, "reasoning_tokens", "usage")
+        citations = count(u, "citation_tokens", "usage")
+        usage.reasoning_tokens = reasoning
+        usage.output_tokens += reasoning + citations
+        put(usage.details, "output_citation_tokens", citations)
+        put(usage.details, "web_searches", count(u, "num_search_queries", "usage"))
+        usage.provider_cost_usd = None  # Perplexity's `cost` is an object of parts; `total_cost` below
+        if isinstance(u.get("cost"), dict):
+            usage.provider_cost_usd = provider_cost(u["cost"].get("total_cost"))
+        return usage
+
+
 class GroqAdapter(OpenAIAdapter):
     id = "groq"
     hosts = ("api.groq.com",)
@@ -57,6 +80,7 @@ def compat_adapters() -> list[OpenAIAdapter]:
         GroqAdapter(),
         DeepSeekAdapter(),
         XAIAdapter(),
+        PerplexityAdapter(),
         OpenAIAdapter("openrouter", ("openrouter.ai", "api.openrouter.ai")),
         OpenAIAdapter("together", ("api.together.xyz", "api.together.ai")),
         OpenAIAdapter("fireworks", ("api.fireworks.ai",)),

@@ -14,12 +14,16 @@ from ..types import Usage
 from . import errorbody
 from .anthropic import AnthropicStreamParser, messages_request, messages_result
 from .base import OPENAI_APIS, Adapter, LLMRequest, LLMResult, StreamParser, usage_or_problem
+from .details import gemini_details, gemini_grounding
+from .embeddings import GEMINI_EMBED_APIS, embed_request, gemini_embed_result
 from .fields import as_dict, as_list, as_str, count, load_json, opt_int, opt_str, text_of, usage_dict
 from .jsonarray import JSONArrayDecoder
 from .openai import OpenAIAdapter, clean_path
 from .sse import SSEDecoder
 
 _METHOD = re.compile(r"/(?:models|tunedModels|endpoints)/([^/:]+):(generateContent|streamGenerateContent)$")
+# Embeddings: Gemini embedContent / batchEmbedContents; Vertex :predict on a text-embedding model.
+_EMBED = re.compile(r"/models/([^/:]+):(embedContent|batchEmbedContents|predict)$")
 # Claude on Vertex AI: Anthropic Messages bodies (model in the path) at :rawPredict / :streamRawPredict.
 _CLAUDE = re.compile(r"/publishers/anthropic/models/([^/:]+):(rawPredict|streamRawPredict)$")
 
@@ -29,7 +33,7 @@ def gemini_usage(raw: Any) -> Usage:
     (cachedContentTokenCount is part of it); toolUsePromptTokenCount (tool results such as search
     grounding fed to the model) is OUTSIDE it and billed as input, so input = prompt + toolUse.
     candidatesTokenCount EXCLUDES thinking — thoughtsTokenCount is reported beside it — so
-    output = candidates + thoughts and reasoning = thoughts."""
+    output = candidates + thoughts and reasoning = thoughts. Per-modality parts go to details."""
     u = usage_dict(raw, "usageMetadata")
     thoughts = count(u, "thoughtsTokenCount", "usageMetadata")
     return Usage(
@@ -38,6 +42,7 @@ def gemini_usage(raw: Any) -> Usage:
         output_tokens=count(u, "candidatesTokenCount", "usageMetadata") + thoughts,
         cache_read_tokens=count(u, "cachedContentTokenCount", "usageMetadata"),
         reasoning_tokens=thoughts,
+        details=gemini_details(u),
     )
 
 
@@ -88,6 +93,9 @@ class GeminiAdapter(Adapter):
         claude = _CLAUDE.search(path)
         if claude is not None:
             return messages_request(self.id, body, claude.group(1))
+        embed = _EMBED.search(path)
+        if embed is not None and (embed.group(2) != "predict" or "embedding" in embed.group(1)):
+            return embed_request(self.id, embed.group(2), embed.group(1), body)
         match = _METHOD.search(path)
         if match is None:
             return self._openai.parse_request(method, path, query, headers, body)
@@ -113,6 +121,8 @@ class GeminiAdapter(Adapter):
             return self._openai.parse_json(req, data)
         if req.api == "messages":
             return messages_result(req, data)
+        if req.api in GEMINI_EMBED_APIS:
+            return gemini_embed_result(req, data)
         objs = [as_dict(o) for o in (data if isinstance(data, list) else [data])]
         texts: list[str] = []
         tools: list[str] = []
@@ -124,6 +134,9 @@ class GeminiAdapter(Adapter):
                     tools.append(tool)
         last: dict[str, Any] = next((o for o in reversed(objs) if "usageMetadata" in o), {})
         usage, problem = usage_or_problem(gemini_usage, last.get("usageMetadata"))
+        if usage is not None:
+            for obj in objs:
+                usage.details.update(gemini_grounding(obj.get("candidates")))
         model = next((opt_str(o.get("modelVersion")) for o in reversed(objs) if o.get("modelVersion")), None)
         return LLMResult(
             model=model or req.model,
@@ -150,6 +163,7 @@ class GeminiStreamParser(StreamParser):
     def __init__(self, req: LLMRequest, shape: str) -> None:
         self._array = JSONArrayDecoder() if shape == "json_array" else None
         super().__init__(req, self._array or SSEDecoder(), shape, "gemini")
+        self._grounding: dict[str, int] = {}
 
     def on_event(self, name: str | None, data: Any) -> None:
         obj = as_dict(data)
@@ -163,9 +177,12 @@ class GeminiStreamParser(StreamParser):
             if tool:
                 self.add_tool(tool)
             self.add_text(text)
+        self._grounding.update(gemini_grounding(obj.get("candidates")))
         meta = obj.get("usageMetadata")
         if meta is not None:  # early chunks may carry only the prompt count
             self.set_usage(gemini_usage, meta, running="candidatesTokenCount" in as_dict(meta))
+        if self.usage is not None:
+            self.usage.details.update(self._grounding)
         if _finished(obj):
             self.done = True
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..types import Usage
 from .base import Adapter, LLMRequest, LLMResult, StreamParser, usage_or_problem
+from .details import openai_token_details, provider_cost, put, responses_tool_details
 from .errorbody import responses_error_event
 from .fields import as_dict, as_list, as_str, count, load_json, opt_int, opt_str, text_of, usage_dict
 from .sse import SSEDecoder
@@ -17,6 +18,9 @@ from .sse import SSEDecoder
 ENDPOINTS = (
     ("/chat/completions", "chat.completions"),
     ("/responses", "responses"),
+    ("/responses/compact", "responses"),
+    ("/images/generations", "images"),
+    ("/images/edits", "images"),
     ("/completions", "completions"),
     ("/embeddings", "embeddings"),
 )
@@ -34,22 +38,29 @@ def chat_usage(raw: Any) -> Usage:
     ones included (prompt_tokens_details.cached_tokens, and cache_write_tokens where reported, are parts
     of it); completion_tokens counts every output token, reasoning included
     (completion_tokens_details.reasoning_tokens is part of it). Embeddings report no completion_tokens.
+    Compatible hosts may put the reasoning part top-level (`reasoning_tokens`) and Mistral the cached
+    part in `num_cached_tokens`; audio / image parts go to details, OpenRouter's `cost` beside ours.
     """
     u = usage_dict(raw, "usage")
     prompt = as_dict(u.get("prompt_tokens_details"))
     completion = as_dict(u.get("completion_tokens_details"))
+    cached = count(prompt, "cached_tokens", "usage.prompt_tokens_details")
+    reasoning = count(completion, "reasoning_tokens", "usage.completion_tokens_details")
     return Usage(
         input_tokens=count(u, "prompt_tokens", "usage", required=True),
         output_tokens=count(u, "completion_tokens", "usage"),
-        cache_read_tokens=count(prompt, "cached_tokens", "usage.prompt_tokens_details"),
+        cache_read_tokens=cached or count(u, "num_cached_tokens", "usage"),
         cache_write_tokens=count(prompt, "cache_write_tokens", "usage.prompt_tokens_details"),
-        reasoning_tokens=count(completion, "reasoning_tokens", "usage.completion_tokens_details"),
+        reasoning_tokens=reasoning or count(u, "reasoning_tokens", "usage"),
+        details=openai_token_details(u, "prompt_tokens_details", "completion_tokens_details"),
+        provider_cost_usd=provider_cost(u.get("cost")),
     )
 
 
 def responses_usage(raw: Any) -> Usage:
     """Usage of the Responses API: input_tokens includes cached ones (input_tokens_details.cached_tokens
-    is part of it); output_tokens includes reasoning (output_tokens_details.reasoning_tokens)."""
+    is part of it); output_tokens includes reasoning (output_tokens_details.reasoning_tokens). The same
+    shape serves the compact endpoint and image generation (input/output image and audio parts)."""
     u = usage_dict(raw, "usage")
     details_in = as_dict(u.get("input_tokens_details"))
     details_out = as_dict(u.get("output_tokens_details"))
@@ -59,7 +70,28 @@ def responses_usage(raw: Any) -> Usage:
         cache_read_tokens=count(details_in, "cached_tokens", "usage.input_tokens_details"),
         cache_write_tokens=count(details_in, "cache_write_tokens", "usage.input_tokens_details"),
         reasoning_tokens=count(details_out, "reasoning_tokens", "usage.output_tokens_details"),
+        details=openai_token_details(u, "input_tokens_details", "output_tokens_details"),
+        provider_cost_usd=provider_cost(u.get("cost")),
     )
+
+
+def images_usage(raw: Any) -> Usage:
+    """Image generation / edits (gpt-image-*): Responses-style usage; output tokens are image tokens
+    unless `output_tokens_details` splits them."""
+    usage = responses_usage(raw)
+    if not any(k.startswith("output_") for k in usage.details):
+        put(usage.details, "output_image_tokens", usage.output_tokens)
+    return usage
+
+
+def finish_usage(usage: Usage | None, obj: dict[str, Any], req: LLMRequest) -> None:
+    """Response-level billing facts: the service tier the response reports (else the request's), and
+    for the Responses API the built-in tool calls billed per use."""
+    if usage is None:
+        return
+    usage.service_tier = opt_str(obj.get("service_tier")) or usage.service_tier or req.service_tier
+    if req.api == "responses":
+        usage.details.update(responses_tool_details(obj.get("output")))
 
 
 def clean_path(path: str) -> str:
@@ -108,6 +140,7 @@ def openai_request(
     return LLMRequest(
         provider=provider,
         api=api,
+        service_tier=opt_str(data.get("service_tier")),
         model=opt_str(data.get("model")) or deployment,
         stream=stream,
         max_output_tokens=max_out,
@@ -172,10 +205,11 @@ class OpenAIAdapter(Adapter):
         return openai_request(self.id, api, body, deployment, query.get("api-version"))
 
     def parse_json(self, req: LLMRequest, data: Any) -> LLMResult:
-        if req.api == "responses":
+        if req.api in ("responses", "images"):
             return self._responses_result(req, as_dict(data))
         obj = as_dict(data)
         usage, problem = usage_or_problem(self.chat_usage, obj.get("usage"))
+        finish_usage(usage, obj, req)
         texts: list[str] = []
         tools: list[str] = []
         for choice in choices(obj):
@@ -204,7 +238,9 @@ class OpenAIAdapter(Adapter):
         return ChatStreamParser(req, self)
 
     def _responses_result(self, req: LLMRequest, obj: dict[str, Any]) -> LLMResult:
-        usage, problem = usage_or_problem(self.responses_usage, obj.get("usage"))
+        convert = images_usage if req.api == "images" else self.responses_usage
+        usage, problem = usage_or_problem(convert, obj.get("usage"))
+        finish_usage(usage, obj, req)
         texts: list[str] = []
         tools: list[str] = []
         for item in as_list(obj.get("output")):
@@ -259,6 +295,7 @@ class ChatStreamParser(StreamParser):
     def __init__(self, req: LLMRequest, adapter: OpenAIAdapter) -> None:
         super().__init__(req, SSEDecoder(), "sse", "openai")
         self._adapter = adapter
+        self._tier: str | None = None
 
     def on_event(self, name: str | None, data: Any) -> None:
         chunk = as_dict(data)
@@ -280,9 +317,11 @@ class ChatStreamParser(StreamParser):
                 if function.get("name"):
                     self.add_tool(function.get("name"))
                 self.add_text(function.get("arguments"))
+        self._tier = opt_str(chunk.get("service_tier")) or self._tier
         raw = self._adapter.chunk_usage(chunk)
         if raw is not None:
             self.set_usage(self._adapter.chat_usage, raw)
+            finish_usage(self.usage, {"service_tier": self._tier}, self.req)
 
 
 class ResponsesStreamParser(StreamParser):
@@ -315,6 +354,7 @@ class ResponsesStreamParser(StreamParser):
             self.set_error(as_dict(response.get("error")).get("code") or "response_failed")
         if response.get("usage") is not None:
             self.set_usage(self._adapter.responses_usage, response["usage"])
+            finish_usage(self.usage, response, self.req)
 
     def error_event(self, message: str, code: str, status: int = 429) -> bytes:
         return responses_error_event(message, code)

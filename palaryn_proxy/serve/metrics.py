@@ -97,6 +97,20 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
+        self.llm_duration = Histogram(
+            "palaryn_llm_duration_seconds",
+            "LLM call duration, request to response end, by provider and model (other: no known price).",
+            llm,
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.llm_ttft_by_model = Histogram(
+            "palaryn_llm_time_to_first_token_by_model_seconds",
+            "Request start to the first generated token of a stream, by provider and model.",
+            llm,
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
         self.unpriced = Counter(
             "palaryn_unpriced_requests",
             "LLM calls whose model has no known price.",
@@ -180,6 +194,16 @@ class Metrics:
             "palaryn_credential_refusals",
             "Requests refused over a credential placeholder (misplaced, wrong host or actor, bad signature).",
             ["credential", "reason"],
+            registry=self.registry,
+        )
+        self.otel_dropped = Counter(
+            "palaryn_otel_dropped_spans",
+            "Flow spans not exported because the OTLP export queue was full (a slow or unreachable collector).",
+            registry=self.registry,
+        )
+        self.otel_export_failures = Counter(
+            "palaryn_otel_export_failures",
+            "OTLP span batches the collector did not accept (refused, timed out or answered an error).",
             registry=self.registry,
         )
 

@@ -102,7 +102,14 @@ class LlmAccountant:
         for kind, count in zip(_TOKEN_TYPES, counts, strict=True):
             if count:
                 self.metrics.llm_tokens.labels(provider, model_label, kind).inc(count)
-        cost = self.prices.cost(provider, result.model, req.model, usage)
+        for key, count in usage.details.items():
+            if count and key.endswith("_tokens"):  # cache_write_1h, input_audio, ...: parts of the above
+                self.metrics.llm_tokens.labels(provider, model_label, key[: -len("_tokens")]).inc(count)
+        if usage.service_tier is None and req.service_tier and not usage.estimated:
+            usage.service_tier = req.service_tier
+        cost = self.prices.cost(
+            provider, result.model, req.model, usage, service_tier=usage.service_tier or req.service_tier
+        )
         state.cost_usd = cost
         if cost is None:
             self.metrics.unpriced.labels(provider).inc()

@@ -152,7 +152,7 @@ def test_every_provider_id_maps_to_the_snapshot(book: PriceBook, provider: str, 
 
 def test_provider_table_covers_every_adapter() -> None:
     expected = {"openai", "azure", "anthropic", "gemini", "vertex", "bedrock", "mistral", "groq", "deepseek"}
-    expected |= {"xai", "openrouter", "together", "fireworks", "cohere", "ollama"}
+    expected |= {"xai", "openrouter", "together", "fireworks", "cohere", "ollama", "perplexity"}
     assert set(PROVIDER_IDS) == expected
 
 

@@ -69,7 +69,7 @@ def test_configured_hosts_win_and_match_ports_globs_and_ipv6() -> None:
 def test_ids_and_adapter_lookup() -> None:
     registry = ProviderRegistry()
     ids = registry.ids()
-    assert len(ids) == len(set(ids)) == 16
+    assert len(ids) == len(set(ids)) == 17  # 16 + perplexity
     for adapter_id in ids:
         adapter = registry.adapter(adapter_id)
         assert adapter.id == adapter_id

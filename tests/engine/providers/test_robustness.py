@@ -71,7 +71,7 @@ def test_invalid_json_event_is_skipped_and_usage_still_read() -> None:
     body = (FIXTURES / "openai_chat_stream.sse").read_bytes()
     parser.feed(b'data: {"choices": [{"delta": {"content": "x"\n\n' + b"data: \xff\xfe\n\n" + body)
     result = parser.finish()
-    assert result.usage == Usage(14, 16)
+    assert result.usage == Usage(14, 16, service_tier="default")
     assert result.problem == "invalid json"
 
 
