@@ -153,8 +153,14 @@ def blob_children(
         k = bisect_left(starts, e)  # spans starting before the run ends; one overlaps if it ends after s
         if k and max_ends[k - 1] > s:
             continue
+        seg = batch.segments[i]
+        if seg.group is not None:
+            member = seg.group.resolve(s, e)
+            if member is None:
+                continue
+            seg, s, e = member
         budget[0] -= (e - s) * 3 // 4
-        child = decode_blob(batch.segments[i], s, e, decode=cfg, budget=budget)
+        child = decode_blob(seg, s, e, decode=cfg, budget=budget)
         if child is not None:
             out.append(child)
     return expand(out, cfg)

@@ -129,6 +129,10 @@ class Detector:
     starts: tuple[str, ...] = ()  # every match of the pattern (in the text it scans) starts with one of these
     gate: tuple[bytes, bytes] | None = None  # (table, needle): no match unless TextView.has(table, needle)
     lead: str | None = None  # for Hyperscan instead of `starts`: a regex all (lower-cased) matches begin with
+    # (table, length, tail, reach): no match starts in a run of `length`+ marks of the shape under `table`
+    # (see shapes) except in its last `tail` characters, and no match attempt reads more than `reach`
+    # characters: the scan skips those runs (see _windows)
+    dead_runs: tuple[bytes, int, int, int] | None = None
 
     def find(self, view: TextView) -> Iterator[Span]:
         """Yield (start, end, value) of every validated match in the view's text."""
@@ -147,12 +151,18 @@ class Detector:
         if self.lower:
             source = view.low if len(view.low) == len(text) else text
         if self.in_numbers:
+            search, n = self.pattern.search, len(text)
             for ws, we in view.number_runs():
-                # endpos we+1: the character after the run is visible to the pattern's lookahead
-                yield from self._scan(text, source, ws, min(we + 1, len(text)))
+                # endpos we+1: the character after the run is visible to the pattern's lookahead. Most runs
+                # hold no match: one search tells, before a scan is set up (a MiB of hex has 65,536 runs).
+                if search(source, ws, min(we + 1, n)) is not None:
+                    yield from self._scan(text, source, ws, min(we + 1, n))
         elif self.starts:  # no match begins before the first of these literals (in `source`)
             first = [p for p in (view.find(lit, source is not text) for lit in self.starts) if p != -1]
-            if first:
+            if first and self.dead_runs is not None:
+                for x, y, limit in _windows(source, min(first), len(text), self.dead_runs):
+                    yield from self._scan(text, source, x, limit, y)
+            elif first:
                 yield from self._scan(text, source, min(first), len(text))
         else:
             yield from self._scan(text, source, 0, len(text))
@@ -190,12 +200,15 @@ class Detector:
                             nxt = e
                 pos = text.find(anchor, nxt)
 
-    def _scan(self, text: str, source: str, pos: int, endpos: int) -> Iterator[Span]:
+    def _scan(
+        self, text: str, source: str, pos: int, endpos: int, before: int | None = None
+    ) -> Iterator[Span]:
+        """Matches in source[pos:endpos] (that start before `before`, when given)."""
         vg = self.value_group
         skip = _token_skipper(self.not_after)
         while True:
             m = self.pattern.search(source, pos, endpos)
-            if m is None:
+            if m is None or (before is not None and m.start() >= before):
                 return
             s, e = m.span(vg)
             value = text[s:e]
@@ -228,6 +241,27 @@ class Detector:
         if self.min_entropy and shannon_entropy(value[self.entropy_skip :]) < self.min_entropy:
             return False
         return self.validate is None or self.validate(value)
+
+
+def _windows(
+    source: str, pos: int, endpos: int, dead: tuple[bytes, int, int, int]
+) -> list[tuple[int, int, int]]:
+    """(from, before, endpos) of the stretches of source[pos:endpos] where a match may start, around the
+    detector's dead runs: each stretch is searched up to `reach` past its end, which no attempt starting in
+    it reads beyond, so it finds what a search of the whole text finds there. A run cut short by pos or
+    endpos yields a smaller dead zone, never a larger one. Non-ASCII text (byte offsets in the shape) is
+    searched whole."""
+    table, length, tail, reach = dead
+    out: list[tuple[int, int, int]] = []
+    x = pos
+    found = runs(source, table, length) if source.isascii() else ()
+    for a, b in found:
+        a, b = max(a, pos), min(b, endpos)
+        if b - tail > a + reach:  # skipping it saves more than the window's overreach costs
+            out.append((x, a, min(endpos, a + reach)))
+            x = b - tail
+    out.append((x, endpos, endpos))
+    return out
 
 
 _SKIPPERS: dict[str, re.Pattern[str] | None] = {}

@@ -6,6 +6,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from . import segment
 from .blobs import blob_children, blob_spans
 from .cleancache import MIN_CHARS, CleanCache
 from .config import DecodeConfig
@@ -31,7 +32,7 @@ _SPECIFIC = 30  # hits of this priority or more (vendor formats) are not base64-
 # Joins the segments of one scan into one text, so the prefilter and each pattern run once per message
 # rather than once per JSON string. No pattern can match across it: no character class of a detector
 # admits NUL, and the line breaks stop the `\s`-bounded ones.
-SEPARATOR = "\n\x00\n"
+SEPARATOR = segment.SEPARATOR
 
 
 class _Batch:
@@ -72,11 +73,16 @@ def _scan_batch(
             keyed = prefilter.keyed(seg.key)
             found += [(det, i, s, e, v) for det in keyed for s, e, v in det.find(TextView(seg.text))]
     for det, i, s, e, value in found:
-        seg = batch.segments[i]
-        cs, ce = to_source(seg.maps, s, e)
+        seg, ls, le = batch.segments[i], s, e
+        if seg.group is not None:  # the hit belongs to one string of the group
+            member = seg.group.resolve(s, e)
+            if member is None:
+                continue
+            seg, ls, le = member
+        cs, ce = to_source(seg.maps, ls, le)
         hits.append(Hit(det, seg, cs, ce, value))
         if det.priority >= _SPECIFIC:
-            taken[i].append((s, e))
+            taken[i].append((s, e))  # in the batch segment's own text, as blob_children reads it
     return taken, view
 
 
@@ -123,6 +129,7 @@ def _remember_clean(
     for seg in level:
         if (
             len(seg.text) >= MIN_CHARS
+            and seg.group is None  # its hits are its members'; and its text never recurs whole
             and id(seg) not in hit_segments
             and not _keyed(seg, prefilter)
             and next(blob_spans(seg.text, min_blob), None) is None

@@ -143,7 +143,7 @@ def expressions(det: Detector) -> list[_Expr]:
             return []
         return [_Expr(re.escape(a), False) for a in det.anchors]
     if det.finder is None and not det.in_numbers:
-        if det.lower and det.starts and det.priority > _GENERIC:
+        if names_only(det):
             if det.lead is not None:  # the name itself, not its first letters: `ld[_.-]`, not `ld` (`world`)
                 return [_Expr(loosen(det.lead), True)]
             return [_Expr(re.escape(s), True) for s in det.starts]
@@ -153,6 +153,12 @@ def expressions(det: Detector) -> list[_Expr]:
         return literals(det)  # its gate, if any, is tested apart (Prefilter.candidates): both must hold
     gate = gate_expression(det.gate) if det.gate is not None else None
     return [_Expr(gate, False)] if gate is not None else literals(det)
+
+
+def names_only(det: Detector) -> bool:
+    """Does Hyperscan look for the vendor names alone (see expressions)? Then the detector's keywords,
+    which such a pattern also needs (`DD_API_KEY`: `dd` and `key`), are tested apart (registry)."""
+    return not det.anchors and det.lower and bool(det.starts) and det.priority > _GENERIC
 
 
 def literals(det: Detector) -> list[_Expr]:

@@ -6,17 +6,16 @@ import json
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from functools import partial
 
+from .jsonpaths import PathIndex, spell
 from .normalize import fold
 from .offsets import MapBuilder, OffsetMap
-from .segment import Segment
+from .segment import SEPARATOR, Group, Segment
 from .shapes import DIGITS, has
 
 # A string literal (content in group 1) and, for a key, the colon after it. Possessive: linear time.
 STRING_RE = re.compile(r'"((?:[^"\\]++|\\.)*+)"(\s*+:)?', re.S)
-_TOKEN = re.compile(r'"(?:[^"\\]++|\\.)*+"|[\[\]{},]', re.S)
 _ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})(?:\\u([dD][c-fC-F][0-9a-fA-F]{2}))?|(.))", re.S)
 # Runs of 8+ `\\uXXXX` escapes (not escaped backslashes: the run starts the string or follows a character
 # that is not a backslash) are decoded at C speed into one map piece.
@@ -29,7 +28,14 @@ _DOC_END = frozenset("}] \t\n\r")  # the last character of a string holding a JS
 # No detector's pattern matches fewer characters (test_adversarial checks); only non-ASCII text can grow
 # when folded.
 MIN_TEXT = 5
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*+$")
+# Strings shorter than this (the clean cache's minimum) are scanned in groups (segment.Group).
+GROUP_MAX = 128
+# An array string that may join a group whatever its neighbours: printable ASCII without escapes, shorter
+# than GROUP_MAX, not ending in a character of _DOC_END (no nested document). Followed by a comma, it is
+# an array element (an object's value follows its key's colon; a key is followed by a colon).
+_ITEM = re.compile(r'"((?:[ !#-\[\]-~]{0,126}[!#-\[^-|~])?)"')
+_RUN = re.compile(rf"(?:{_ITEM.pattern}\s*+,\s*+)++")
+_RUN_MIN = 1024  # characters: a shorter run of array strings goes string by string
 # In an LLM provider's own answer (keys=False) the values of these keys are the provider's identifiers and
 # enums (ids, object types, model names, stop reasons), never text the model or a user wrote.
 PROVIDER_FIELDS = frozenset(
@@ -40,14 +46,15 @@ PROVIDER_FIELDS = frozenset(
 )  # fmt: skip
 
 
-def json_strings(text: str) -> Iterator[tuple[int, int, str, bool]]:
+def json_strings(text: str, skip: list[int] | None = None) -> Iterator[tuple[int, int, str, bool]]:
     """(start, end, content, is_key) of each string literal of the valid JSON document `text`, in order: what
     STRING_RE.finditer finds (`end` is past the colon of a key), at memchr speed through long strings. In a
-    valid document every quote outside a string opens one, so the next unescaped quote closes it."""
+    valid document every quote outside a string opens one, so the next unescaped quote closes it. The
+    caller may set skip[0] to a position outside any string: the strings before it are passed over."""
     find = text.find
     n = len(text)
     pos = 0
-    while (start := find('"', pos)) != -1:
+    while (start := find('"', pos if skip is None or skip[0] <= pos else skip[0])) != -1:
         end = find('"', start + 1)
         while end != -1 and text[end - 1] == "\\":  # escaped unless the backslashes before it pair up
             b = end - 1
@@ -104,51 +111,13 @@ def _unescape_into(b: MapBuilder, raw: str, start: int, end: int) -> None:
     b.copy(raw[pos:end], pos)
 
 
-def _fmt_key(key: str) -> str:
-    return f".{key}" if _IDENT.match(key) else f"[{json.dumps(key)}]"
-
-
-# A path as a chain of steps from the leaf up: (parent, in an array?, index or key). Each string token and
-# container gets one node in O(1); a path is spelled out only when a finding asks for it.
-_Node = tuple["_Node | None", bool, object]
-_MAX_STEPS = 64  # a deeper path keeps its last steps: `$…[0][0].key`
-
-
-def _path(node: _Node | None) -> str:
-    steps: list[str] = []
-    while node is not None and len(steps) < _MAX_STEPS:
-        node, in_array, step = node
-        steps.append(f"[{step}]" if in_array else _fmt_key(str(step)))
-    return ("$…" if node is not None else "$") + "".join(reversed(steps))
-
-
-@dataclass(slots=True)
-class _Frame:
-    """An open container while indexing: an array's current index, or an object's current key (None before
-    the first), and the node of the container itself."""
-
-    in_array: bool
-    below: _Node | None
-    index: int = 0
-    key: str | None = None
-
-
-def _node(stack: list[_Frame]) -> _Node | None:
-    """The node of a path through every frame of the stack."""
-    if not stack:
-        return None
-    top = stack[-1]
-    step = top.index if top.in_array else top.key
-    return top.below if step is None else (top.below, top.in_array, step)
-
-
 class JsonDoc:
     """A JSON document's text; the path of each string token is computed on first request."""
 
     def __init__(self, text: str, prefix: Callable[[], str]) -> None:
         self.text = text
         self._prefix = prefix
-        self._nodes: dict[int, _Node | None] | None = None
+        self._paths: PathIndex | None = None
 
     def nested_prefix_root(self) -> str:
         """The location of a value without a key of its own (an array element): the document itself."""
@@ -159,36 +128,9 @@ class JsonDoc:
         return self.path_at(token_start) + ":"
 
     def path_at(self, token_start: int) -> str:
-        if self._nodes is None:
-            self._nodes = self._index()
-        return self._prefix() + _path(self._nodes.get(token_start))
-
-    def _index(self) -> dict[int, _Node | None]:
-        nodes: dict[int, _Node | None] = {}
-        stack: list[_Frame] = []
-        expect_key = False
-        for m in _TOKEN.finditer(self.text):
-            tok = m.group()
-            if tok == "{":
-                stack.append(_Frame(False, _node(stack)))
-                expect_key = True
-            elif tok == "[":
-                stack.append(_Frame(True, _node(stack)))
-            elif tok in "}]":
-                if stack:
-                    stack.pop()
-                expect_key = False
-            elif tok == ",":
-                if stack and stack[-1].in_array:
-                    stack[-1].index += 1
-                else:
-                    expect_key = True
-            else:
-                if expect_key and stack:
-                    stack[-1].key = unescape(tok[1:-1])[0]
-                    expect_key = False
-                nodes[m.start()] = _node(stack)
-        return nodes
+        if self._paths is None:
+            self._paths = PathIndex(self.text)
+        return self._prefix() + spell(self._paths.node(token_start))
 
 
 def parse_ok(text: str) -> bool:
@@ -215,9 +157,12 @@ def json_segments(
     of its PROVIDER_FIELDS; nested documents always have both scanned."""
     doc = JsonDoc(text, prefix)
     path_at = doc.path_at
+    pending = _Short(base, container, path_at)
     prev_key: str | None = None
     prev_end = -1
-    for tok, token_end, raw, colon in json_strings(text):  # the string's content starts at tok + 1
+    skip = [0]  # json_strings resumes here: past a run of array strings taken whole
+    tried = 0  # no run of array strings starts before this
+    for tok, token_end, raw, colon in json_strings(text, skip):  # the string's content starts at tok + 1
         follows_key = prev_key is not None and (prev_end == tok or not text[prev_end:tok].strip())
         key = prev_key if follows_key else None
         # the common string (no escape, ASCII, no nested document) skips the calls that would change nothing
@@ -230,11 +175,23 @@ def json_segments(
             prev_key = None
             if not keys and key in PROVIDER_FIELDS:
                 continue
+            if key is None and tok >= tried and (run := _RUN.match(text, tok)) is not None:
+                tried = run.end()  # no second try inside a short run: linear
+                if run.end() - tok >= _RUN_MIN:
+                    skip[0] = run.end()
+                    pending.flush(out)
+                    pending.run(text, tok, run.end(), out)
+                    continue
         if len(un) < MIN_TEXT and un.isascii():
             continue  # `"a",` a million times: no segment for what no detector can match in
+        nested = depth > 0 and un[-1] in _DOC_END
+        if key is None and umap is None and not nested and len(un) < GROUP_MAX and un.isascii():
+            pending.add(un, tok)
+            continue
+        pending.flush(out)
         shift = OffsetMap.shift(tok + 1, len(raw))
         inner = (umap, shift, *base) if umap else (shift, *base) if base else (shift,)
-        if depth > 0 and un and un[-1] in _DOC_END and _nested(un):
+        if nested and _nested(un):
             json_segments(un, inner, container, partial(doc.nested_prefix, tok), depth - 1, out)
             continue
         folded, fmap = (un, None) if un.isascii() else fold(un)
@@ -244,8 +201,63 @@ def json_segments(
         # fields by position (text, maps, container, part, name, key, quote, detail, locate): keyword
         # arguments would cost a third of building the segment, made once per JSON string
         out.append(Segment(folded, maps, container, "body", "", key, False, "", partial(path_at, tok)))
+    pending.flush(out)
     if has(text, DIGITS, b"0" * 12) and _LONG_NUMBER.search(text):  # `\d{12}`: cheap test first
         _numbers(text, base, container, doc, out)
+
+
+class _Short:
+    """Consecutive short ASCII strings without escapes or a field name, waiting to become one Group segment
+    (one string alone: its own segment, as any other)."""
+
+    __slots__ = ("texts", "toks", "base", "container", "path_at")
+
+    def __init__(self, base: tuple[OffsetMap, ...], container: str, path_at: Callable[[int], str]) -> None:
+        self.texts: list[str] = []
+        self.toks: list[int] = []
+        self.base = base
+        self.container = container
+        self.path_at = path_at
+
+    def add(self, text: str, tok: int) -> None:
+        self.texts.append(text)
+        self.toks.append(tok)
+
+    def flush(self, out: list[Segment]) -> None:
+        if not self.texts:
+            return
+        if len(self.texts) == 1:
+            out.append(self.member(self.texts, self.toks, 0))
+        else:
+            group = Group(self.texts, partial(self.member, self.texts, self.toks))
+            out.append(Segment(SEPARATOR.join(self.texts), (), self.container, group=group))
+        self.texts, self.toks = [], []
+
+    def run(self, text: str, start: int, end: int, out: list[Segment]) -> None:
+        """Segments for the array strings of text[start:end] (a match of _RUN), in one group: their texts
+        read at C speed, their positions only when a member is asked for."""
+        texts = [t for t in _ITEM.findall(text, start, end) if len(t) >= MIN_TEXT]
+        if not texts:
+            return
+        toks: list[int] = []
+
+        def member(j: int) -> Segment:
+            if not toks:
+                toks.extend(
+                    m.start() for m in _ITEM.finditer(text, start, end) if m.end() - m.start() > MIN_TEXT + 1
+                )
+            return self.member(texts, toks, j)
+
+        if len(texts) == 1:
+            out.append(member(0))
+        else:
+            out.append(Segment(SEPARATOR.join(texts), (), self.container, group=Group(texts, member)))
+
+    def member(self, texts: list[str], toks: list[int], j: int) -> Segment:
+        """The segment json_segments gives the string: its text mapped to its bytes, its path on demand."""
+        text, tok = texts[j], toks[j]
+        maps = (OffsetMap.shift(tok + 1, len(text)), *self.base)
+        return Segment(text, maps, self.container, "body", "", None, False, "", partial(self.path_at, tok))
 
 
 def _nested(un: str) -> bool:

@@ -44,7 +44,7 @@ from .layer_text import (
 )
 from .normalize import fold
 from .offsets import OffsetMap
-from .segment import Segment
+from .segment import SEPARATOR, Segment
 
 # For each layer, a regex whose absence from a segment's text proves the layer reads nothing there (what
 # a Hyperscan prefilter can test for all layers in one pass). No lookarounds, back-references, possessive
@@ -165,11 +165,12 @@ def expand(
     todo = out
     for _ in range(decode.layers_max_depth):
         extras: list[Segment] = []
-        batch = Probe(todo[0].text if len(todo) == 1 else _SEPARATOR.join(s.text for s in todo))
+        batch = Probe(_text(todo[0]) if len(todo) == 1 else _SEPARATOR.join(_text(s) for s in todo))
         found = live(layers, db, batch)
-        for seg in todo if found else ():
+        segs = [m for s in todo for m in (s.group.members() if s.group else (s,))] if found else []
+        for seg in segs:
             names = triggered(seg.text) if triggered is not None else None
-            probe = batch if len(todo) == 1 else Probe(seg.text)
+            probe = batch if len(segs) == 1 else Probe(seg.text)
             for layer in found:
                 if names is not None and layer.name not in names:
                     continue
@@ -190,6 +191,11 @@ def expand(
         out += extras
         todo = extras
     return out
+
+
+def _text(seg: Segment) -> str:
+    """The segment's text, a group's as its members' texts joined by _SEPARATOR (they hold no NUL)."""
+    return seg.text.replace(SEPARATOR, _SEPARATOR) if seg.group is not None else seg.text
 
 
 def char_lists(text: str, base: tuple[OffsetMap, ...], decode: DecodeConfig) -> list[Segment]:

@@ -188,12 +188,13 @@ class _HsIndex:
         # universe index -> detector, for the ones this prefilter runs; sorted = detector order
         self._pick = tuple(d if i in wanted else None for i, d in enumerate(self._universe))
         self._db = hsprefilter.database(self._universe)  # compiled once per process, not per request
-        # Detectors the database reports always (hsprefilter.expressions): their keywords, looked for here
+        # Detectors the database reports always, or by their vendor names alone (hsprefilter.expressions):
+        # their keywords, looked for here (`dd` in a MiB of `DDDD` opens no Datadog scan without `key`)
         always = self._db.always
         self._literal = {
             id(d): (d.keywords, d.ikeywords)
             for i, d in enumerate(self._pick)
-            if d is not None and i in always and (d.keywords or d.ikeywords)
+            if d is not None and (i in always or hsprefilter.names_only(d)) and (d.keywords or d.ikeywords)
         }
 
     def hits(self, view: TextView) -> list[Detector] | None:

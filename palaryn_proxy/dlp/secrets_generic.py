@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 
 from .detector import SECRETS, Detector, rx
+from .shapes import VALUE_CHARS
 from .validators import bearer_value_ok, documentation_host, generic_value_ok, url_password_ok
 
 PASSWORD_NAMES = r"pass(?:word|wd|phrase|code)?|pwd"
@@ -105,6 +106,11 @@ def key_name_ok(words: str) -> Callable[[str], bool]:
 QUOTED_VALUE = r"(?<=[\"'`])[^\s\"'`\\]{{8,256}}+(?=\\?[\"'`])"
 _PLAIN = r"[^\s\"'`,;\\<>&]{{1,256}}+"
 UNQUOTED_VALUE = rf"(?<![\"'`]){_PLAIN}(?:[;&](?=\S)(?![a-z_][a-z0-9_ .-]{{{{0,30}}}}=){_PLAIN}){{{{0,4}}}}+(?![^\s\"'`,;\\<>&])"
+# In a run of value characters (no space, quote, `,;&<>\\`) a name starting more than 512 characters
+# before the run's end is followed by at most ~40 characters of suffix and operator, then a value that
+# stops at 256 characters inside the run: neither value form can end there (`password=` a MiB long reads
+# 256 characters per name otherwise). A match reads at most ~1,450 characters (5 value pieces).
+_DEAD_RUNS = (VALUE_CHARS, 4096, 512, 2048)
 _ASSIGN = (
     r"(?P<kw>{names})" + NAME_SUFFIX.replace("{", "{{").replace("}", "}}") + r"(?:\\?[\"'])?\]?"
     r"(?:[ \t]{{0,2}}:[ \t]{{0,2}}(?:str|string|&str|secretstr)(?![a-z0-9_]))?"  # `api_key: str = "..."`
@@ -226,6 +232,7 @@ DETECTORS: tuple[Detector, ...] = (
         group=SECRETS,
         pattern=rx(_ASSIGN.format(names=PASSWORD_NAMES)),
         lower=True,
+        dead_runs=_DEAD_RUNS,
         ikeywords=("pass", "pwd"),
         starts=("pass", "pwd"),
         value_group="v",
@@ -238,6 +245,7 @@ DETECTORS: tuple[Detector, ...] = (
         group=SECRETS,
         pattern=rx(_ASSIGN.format(names=SECRET_WORDS)),
         lower=True,
+        dead_runs=_DEAD_RUNS,
         ikeywords=("secret", "key", "token", "credential"),
         starts=("secret", "key", "token", "credential"),
         value_group="v",

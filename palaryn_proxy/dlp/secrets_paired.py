@@ -132,6 +132,8 @@ _MAIL_HOSTS = frozenset("gmail.com googlemail.com outlook.com hotmail.com live.c
 def _schemeless_userinfo(text: str) -> Iterator[Span]:
     """The password of `user:password@host` standing alone (after a space, `=`, a quote...): `DB_URL=app:
     s3cr3t@db.internal:5432`. URLs with a scheme are the url_password detector's."""
+    if ":" not in text:
+        return  # no `user:` (a MiB of `a@` would otherwise test every `@`)
     # The regex engine skips from `@` to `@` in C; a host holds no `@`, so no later one is passed over.
     for host in _HOST_AFTER_AT.finditer(text):
         at = p = host.start()

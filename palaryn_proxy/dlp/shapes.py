@@ -27,6 +27,9 @@ def _table(*classes: tuple[bytes, bytes]) -> bytes:
 DIGITS = _table((_MAYBE_DIGIT, b"0"), (b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"A"))  # `\d` as 0, `[A-Z]` as A
 NUMBERISH = _table((_MAYBE_DIGIT + b" ().+-", MARK))  # `[\d ().+-]`
 NUMBERISH_SLASH = _table((_MAYBE_DIGIT + b" ().+/-", MARK))  # `[\d ().+/-]`: numbers written `030/1234567`
+# The characters of an unquoted assignment value (`[^\s"'`,;\\<>&]`), ASCII only: a non-ASCII byte ends a
+# run (a Unicode space may hide behind it), which can only shorten the runs a scan skips.
+VALUE_CHARS = _table((bytes(b for b in range(0x21, 0x80) if chr(b) not in "\"'`,;\\<>&"), MARK))
 BASE64 = _table((b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-", MARK))
 
 
