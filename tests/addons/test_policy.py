@@ -121,7 +121,9 @@ async def test_one_denied_call_in_an_mcp_batch_denies_the_batch(
     f = flow("https://mcp.example.com/mcp", "POST", json_body=batch)
     await h.send(f)
     assert f.response is not None and f.response.status_code == 403
-    assert "no-shell-tool" in error_of(f)["message"] and h.upstream_saw == []
+    answers = json.loads(f.response.content or b"[]")  # JSON-RPC: a batch is answered with a batch
+    assert [a["id"] for a in answers] == [1, 2] and h.upstream_saw == []
+    assert all("no-shell-tool" in a["error"]["message"] for a in answers)
     single = flow("https://mcp.example.com/mcp", "POST", json_body=batch[0])
     await h.send(single)
     assert single.response is not None and single.response.status_code == 200

@@ -210,6 +210,9 @@ def test_boto3_bedrock_converse_is_re_signed(vault_proxy, alice, upstream):
         "bedrock-runtime",
         region_name="us-east-1",
         verify=alice["SSL_CERT_FILE"],
+        # explicit: boto3's default session caches the credentials an earlier test's client resolved
+        aws_access_key_id=alice["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=alice["AWS_SECRET_ACCESS_KEY"],
         # botocore sends proxy credentials only with a password: any token names the actor here
         config=BotoConfig(
             proxies={"https": alice["HTTPS_PROXY"].replace("alice:@", "alice:t@")},
