@@ -17,8 +17,8 @@ from .shapes import DIGITS, has
 # A string literal (content in group 1) and, for a key, the colon after it. Possessive: linear time.
 STRING_RE = re.compile(r'"((?:[^"\\]++|\\.)*+)"(\s*+:)?', re.S)
 _ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})(?:\\u([dD][c-fC-F][0-9a-fA-F]{2}))?|(.))", re.S)
-# Runs of 8+ `\\uXXXX` escapes (not escaped backslashes: the run starts the string or follows a character
-# that is not a backslash) are decoded at C speed into one map piece.
+# Runs of 8+ `\\u` escapes with four hex digits each (not escaped backslashes: the run starts the string
+# or follows a character that is not a backslash) are decoded at C speed into one map piece.
 _U_RUN = re.compile(r"(?:(?<=[^\\])|^)(?:\\u[0-9a-fA-F]{4}){8,}+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
@@ -86,7 +86,7 @@ def unescape(raw: str) -> tuple[str, OffsetMap | None]:
         if _SURROGATE.search(decoded):
             continue  # pairs (and lone halves) are joined escape by escape below
         _unescape_into(b, raw, pos, run.start())
-        b.copy(decoded, run.start(), 6)  # a run of `\uXXXX`: one piece, whatever its length
+        b.copy(decoded, run.start(), 6)  # a run of `\u` + 4 hex digits: one piece, whatever its length
         pos = run.end()
     _unescape_into(b, raw, pos, len(raw))
     return b.build()
