@@ -135,12 +135,33 @@ def write_config(path: Path, upstream: Upstream, extra: dict[str, Any]) -> dict[
     return config
 
 
+class PortTaken(RuntimeError):
+    """A port free_port() handed out was taken by another process before the proxy bound it."""
+
+
 def start_proxy(
     workdir: Path,
     upstream: Upstream,
     certs: Path,
     extra: dict[str, Any] | None = None,
     args: tuple[str, ...] = (),
+) -> Proxy:
+    """A running proxy; free ports are picked again when one was taken in between (a race with other
+    processes' ephemeral ports, more likely the more the suite runs at once)."""
+    for _ in range(3):
+        try:
+            return _start_proxy(workdir, upstream, certs, extra, args)
+        except PortTaken:
+            continue
+    return _start_proxy(workdir, upstream, certs, extra, args)
+
+
+def _start_proxy(
+    workdir: Path,
+    upstream: Upstream,
+    certs: Path,
+    extra: dict[str, Any] | None,
+    args: tuple[str, ...],
 ) -> Proxy:
     workdir.mkdir(parents=True, exist_ok=True)
     port, metrics_port = free_port(), free_port()
@@ -188,7 +209,11 @@ def start_proxy(
     banner = "".join(banner_lines)
     if "listening on" not in banner:
         proc.kill()
-        raise RuntimeError(f"proxy did not start:\n{banner}\n{(workdir / 'proxy.stderr').read_text()}")
+        proc.wait()
+        stderr_text = (workdir / "proxy.stderr").read_text()
+        if "address already in use" in (banner + stderr_text).lower():
+            raise PortTaken(f"proxy could not bind its ports:\n{banner}\n{stderr_text}")
+        raise RuntimeError(f"proxy did not start:\n{banner}\n{stderr_text}")
     proxy = Proxy(port, metrics_port, workdir, config_path, workdir / "audit.jsonl", certs, proc, banner)
     env_out = subprocess.run(
         [str(BIN), "env", "--config", str(config_path)],
